@@ -1,0 +1,142 @@
+"""Plain data objects exchanged between the KSeF client, its callers and the simulator.
+
+Every field holding a secret (KSeF token, JWT) is declared with ``repr=False`` so that a
+stray ``repr()`` in a log line or traceback never leaks it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime
+
+
+@dataclasses.dataclass(frozen=True)
+class Challenge:
+    challenge: str
+    timestamp: datetime
+    timestamp_ms: int
+    client_ip: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class PublicKeyCertificate:
+    """One entry of ``GET /security/public-key-certificates``."""
+
+    certificate_der: bytes = dataclasses.field(repr=False)
+    valid_from: datetime
+    valid_to: datetime
+    usage: tuple  # of 'KsefTokenEncryption' / 'SymmetricKeyEncryption'
+    certificate_id: str | None = None
+    public_key_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthorizationPolicy:
+    """``AuthorizationPolicy/AllowedIps``: up to 10 entries of each list."""
+
+    ip4_addresses: tuple = ()
+    ip4_ranges: tuple = ()  # 'a.b.c.d-e.f.g.h'
+    ip4_masks: tuple = ()  # 'a.b.c.d/nn'
+
+    def to_json(self):
+        return {
+            "allowedIps": {
+                "ip4Addresses": list(self.ip4_addresses),
+                "ip4Ranges": list(self.ip4_ranges),
+                "ip4Masks": list(self.ip4_masks),
+            }
+        }
+
+    def __bool__(self):
+        return bool(self.ip4_addresses or self.ip4_ranges or self.ip4_masks)
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthInit:
+    """202 answer of ``/auth/xades-signature`` and ``/auth/ksef-token``."""
+
+    reference_number: str
+    authentication_token: str = dataclasses.field(repr=False)
+    valid_until: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthStatus:
+    """``GET /auth/{referenceNumber}``."""
+
+    code: int
+    description: str | None = None
+    details: tuple = ()
+    start_date: datetime | None = None
+    authentication_method: str | None = None
+    is_token_redeemed: bool | None = None
+    refresh_token_valid_until: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AccessToken:
+    token: str = dataclasses.field(repr=False)
+    valid_until: datetime | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthTokens:
+    """Result of a completed authentication (redeem)."""
+
+    access_token: str = dataclasses.field(repr=False)
+    access_valid_until: datetime | None = None
+    refresh_token: str = dataclasses.field(default="", repr=False)
+    refresh_valid_until: datetime | None = None
+    reference_number: str | None = None  # the authentication operation (…-AU-…)
+
+
+@dataclasses.dataclass(frozen=True)
+class GeneratedToken:
+    """``POST /tokens`` answer. ``token`` is shown by KSeF only this once."""
+
+    reference_number: str
+    token: str = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class Identifier:
+    type: str  # Nip / Pesel / Fingerprint / InternalId / NipVatUe / PeppolId
+    value: str
+
+    def to_json(self):
+        return {"type": self.type, "value": self.value}
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenInfo:
+    """One token's metadata (``GET /tokens`` item or ``GET /tokens/{ref}``)."""
+
+    reference_number: str
+    status: str  # Pending / Active / Revoking / Revoked / Failed
+    description: str = ""
+    requested_permissions: tuple = ()
+    author_identifier: Identifier | None = None
+    context_identifier: Identifier | None = None
+    date_created: datetime | None = None
+    last_use_date: datetime | None = None
+    status_details: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenPage:
+    items: tuple
+    continuation_token: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class AuthSessionInfo:
+    """One entry of ``GET /auth/sessions``."""
+
+    reference_number: str
+    is_current: bool = False
+    start_date: datetime | None = None
+    authentication_method: str | None = None
+    status_code: int | None = None
+    is_token_redeemed: bool | None = None
+    last_token_refresh_date: datetime | None = None
+    refresh_token_valid_until: datetime | None = None
