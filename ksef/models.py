@@ -71,6 +71,10 @@ class AuthStatus:
     authentication_method: str | None = None
     is_token_redeemed: bool | None = None
     refresh_token_valid_until: datetime | None = None
+    #: ``authenticationMethodInfo.category`` (XadesSignature / NationalNode / Token / Other);
+    #: ``authentication_method`` is deprecated by KSeF (removal planned 2026-11-16)
+    authentication_method_category: str | None = None
+    last_token_refresh_date: datetime | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,3 +144,5 @@ class AuthSessionInfo:
     is_token_redeemed: bool | None = None
     last_token_refresh_date: datetime | None = None
     refresh_token_valid_until: datetime | None = None
+    authentication_method_category: str | None = None
+    status_description: str | None = None
