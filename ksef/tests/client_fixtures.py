@@ -20,10 +20,11 @@ import threading
 from urllib.parse import urlsplit
 
 import jsonschema
+import pytest
 import requests
 from requests.adapters import BaseAdapter
 
-from ksef.client import parse_datetime
+from ksef.client import KsefClient, parse_datetime
 
 # --- OpenAPI response validation --------------------------------------------------------------
 
@@ -259,3 +260,69 @@ def assert_no_secrets(secrets, *, records=(), exceptions=(), texts=()):
         for probe in probes:
             for haystack in haystacks:
                 assert probe not in haystack, "a secret leaked into a log line or an error"
+
+
+# --- pytest fixtures (import them into a test module to use them) ------------------------------
+
+
+class NoSleep:
+    """A ``sleep`` stand-in that records the requested pauses without pausing."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, seconds):
+        self.calls.append(seconds)
+
+
+@pytest.fixture(scope="session")
+def spec(openapi_path):
+    """The parsed ``openapi.json``."""
+    return OpenApiSpec(openapi_path)
+
+
+@pytest.fixture
+def recorder(spec):
+    """Validates every answer of the test's clients; fails the test on any mismatch."""
+    recorder = OpenApiRecorder(spec)
+    yield recorder
+    recorder.assert_clean()
+
+
+@pytest.fixture
+def make_client(sim_server, recorder):
+    """``make_client(**kw)``: a :class:`KsefClient` on the HTTP simulator, answers recorded."""
+    sessions = []
+
+    def make(**kwargs):
+        session = recorder.install(requests.Session())
+        sessions.append(session)
+        kwargs.setdefault("timeout", (2, 5))
+        return KsefClient(sim_server.base_url, session=session, **kwargs)
+
+    yield make
+    for session in sessions:
+        session.close()
+
+
+@pytest.fixture
+def http_client(make_client):
+    """A client talking to ``sim_server`` over real HTTP, every answer validated."""
+    return make_client()
+
+
+@pytest.fixture
+def no_sleep():
+    return NoSleep()
+
+
+@pytest.fixture
+def owner(http_client, owner_cert, test_nip, no_sleep):
+    """:class:`AuthTokens` of the context owner, authenticated with XAdES (person certificate)."""
+    pytest.importorskip("ksef.xades")
+    from ksef.identifiers import ContextIdentifier
+
+    key, certificate = owner_cert
+    return http_client.authenticate_with_certificate(
+        ContextIdentifier.nip(test_nip), key, certificate, poll_interval=0.01, sleep=no_sleep
+    )
