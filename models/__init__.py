@@ -1,0 +1,6 @@
+from . import secret_vault
+from . import res_company
+from . import res_users
+from . import ksef_permission
+from . import ksef_token
+from . import res_config_settings

@@ -1,0 +1,39 @@
+from odoo import fields, models
+
+from . import secret_vault
+
+
+class ResConfigSettings(models.TransientModel):
+    _inherit = "res.config.settings"
+
+    ksef_environment = fields.Selection(related="company_id.ksef_environment", readonly=False)
+    ksef_internal_id = fields.Char(related="company_id.ksef_internal_id", readonly=False)
+    ksef_nip = fields.Char(related="company_id.ksef_nip")
+    ksef_is_branch = fields.Boolean(compute="_compute_ksef_is_branch")
+    ksef_key_configured = fields.Boolean(compute="_compute_ksef_key_configured")
+    ksef_token_count = fields.Integer(compute="_compute_ksef_token_count")
+
+    def _compute_ksef_is_branch(self):
+        for settings in self:
+            settings.ksef_is_branch = bool(settings.company_id.parent_id)
+
+    def _compute_ksef_key_configured(self):
+        configured = secret_vault.is_configured()
+        for settings in self:
+            settings.ksef_key_configured = configured
+
+    def _compute_ksef_token_count(self):
+        for settings in self:
+            settings.ksef_token_count = self.env["ksef.token"].search_count(
+                [("company_id", "child_of", settings.company_id.id)]
+            )
+
+    def action_ksef_open_tokens(self):
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "l10n_pl_ksef_token.ksef_token_action"
+        )
+        action["domain"] = [("company_id", "child_of", self.company_id.id)]
+        return action
+
+    def action_ksef_import_token(self):
+        return self.env["ksef.token.import"].action_open(company=self.company_id)

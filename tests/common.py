@@ -1,0 +1,97 @@
+from odoo.tests import new_test_user, tagged  # noqa: F401
+from odoo.tests.common import TransactionCase
+
+from ..ksef import identifiers as ksef_ids
+from ..ksef import tokens as ksef_tokens
+
+NIP_A = "5265877635"
+NIP_B = "7740001454"
+BRANCH_A1 = ksef_ids.make_internal_id(NIP_A, "0001")  # 5265877635-00017
+BRANCH_A2 = ksef_ids.make_internal_id(NIP_A, "0002")
+
+GROUP_FETCH = "l10n_pl_ksef_token.group_ksef_fetch"
+GROUP_SEND = "l10n_pl_ksef_token.group_ksef_send"
+GROUP_ADMIN = "l10n_pl_ksef_token.group_ksef_admin"
+
+
+def token_string(context):
+    """A fresh, well-formed KSeF 2.0 token string for a ContextIdentifier."""
+    return ksef_tokens.new_token(context).token
+
+
+class KsefCase(TransactionCase):
+    """Two companies with their own NIPs, the first with two branches, and users per KSeF
+    group in each. Tokens are made through the import wizard, as a user would."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        Company = cls.env["res.company"]
+        cls.company_a = Company.create({"name": "Firma A", "vat": f"PL{NIP_A}"})
+        cls.branch_a1 = Company.create(
+            {
+                "name": "Firma A – Kraków",
+                "parent_id": cls.company_a.id,
+                "ksef_internal_id": BRANCH_A1,
+            }
+        )
+        cls.branch_a2 = Company.create(
+            {
+                "name": "Firma A – Gdańsk",
+                "parent_id": cls.company_a.id,
+                "ksef_internal_id": BRANCH_A2,
+            }
+        )
+        cls.company_b = Company.create({"name": "Firma B", "vat": f"PL{NIP_B}"})
+        a_all = cls.company_a | cls.branch_a1 | cls.branch_a2
+
+        def user(login, groups, company, companies):
+            return new_test_user(
+                cls.env,
+                login=login,
+                groups=groups,
+                company_id=company.id,
+                company_ids=[(6, 0, companies.ids)],
+            )
+
+        cls.admin_a = user("adm_a", f"base.group_user,{GROUP_ADMIN}", cls.company_a, a_all)
+        cls.admin_b = user("adm_b", f"base.group_user,{GROUP_ADMIN}", cls.company_b, cls.company_b)
+        cls.send_a = user("send_a", f"base.group_user,{GROUP_SEND}", cls.company_a, cls.company_a)
+        cls.fetch_a = user(
+            "fetch_a", f"base.group_user,{GROUP_FETCH}", cls.company_a, cls.company_a
+        )
+        cls.fetch_a1 = user(
+            "fetch_a1", f"base.group_user,{GROUP_FETCH}", cls.branch_a1, cls.branch_a1
+        )
+        cls.send_b = user("send_b", f"base.group_user,{GROUP_SEND}", cls.company_b, cls.company_b)
+        cls.plain_a = user("plain_a", "base.group_user", cls.company_a, cls.company_a)
+        cls.perm = {p.name: p for p in cls.env["ksef.permission"].search([])}
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def import_wizard(self, user=None, **values):
+        user = user or self.admin_a
+        vals = {
+            "scope": "company",
+            "company_id": self.company_a.id,
+            "environment": "test",
+            "token_type": "custom",
+            "description": "Token for the tests",
+        }
+        vals.update(values)
+        env = self.env(user=user, context={"allowed_company_ids": user.company_ids.ids})
+        return env["ksef.token.import"].create(vals)
+
+    def import_token(self, user=None, token=None, context=None, **values):
+        """Import a token through the wizard; returns (ksef.token, token string)."""
+        if token is None:
+            context = context or ksef_ids.ContextIdentifier.nip(NIP_A)
+            token = token_string(context)
+        wizard = self.import_wizard(user=user, token_text=token, **values)
+        action = wizard.action_import()
+        return self.env["ksef.token"].browse(action["res_id"]), token
+
+    def ciphertext_of(self, token):
+        self.env.flush_all()
+        self.env.cr.execute("SELECT secret_ciphertext FROM ksef_token WHERE id = %s", [token.id])
+        return self.env.cr.fetchone()[0]

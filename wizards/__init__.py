@@ -1,0 +1,1 @@
+from . import ksef_token_import

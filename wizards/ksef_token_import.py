@@ -1,0 +1,406 @@
+import logging
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from ..ksef import permissions as ksef_perms
+from ..ksef import tokens as ksef_tokens
+from ..ksef.errors import KsefIdentifierError, KsefTokenFormatError
+from ..models import secret_vault
+from ..models.ksef_token import SCOPES, TOKEN_TYPES
+from ..models.res_company import KSEF_ENVIRONMENTS
+
+_logger = logging.getLogger(__name__)
+
+WIZARD_AAD = "ksef.token.import"
+
+
+class KsefTokenImport(models.TransientModel):
+    """Register a token generated in the Ministry's web application (Aplikacja Podatnika).
+
+    The pasted token never reaches the database in clear, not even in this wizard's table:
+    ``token_text`` is not stored; its inverse keeps only a ciphertext (see secret_vault).
+    Everything is validated before anything is stored; any error leaves no trace.
+    """
+
+    _name = "ksef.token.import"
+    _description = "Import a KSeF Token"
+
+    scope = fields.Selection(SCOPES, required=True, default="company")
+    company_id = fields.Many2one(
+        "res.company",
+        required=True,
+        default=lambda self: self.env.company.root_id,
+        domain="[('id', 'in', allowed_company_ids)]",
+    )
+    allowed_company_ids = fields.Many2many("res.company", compute="_compute_allowed_company_ids")
+    branch_id = fields.Many2one(
+        "res.company",
+        domain="[('id', 'child_of', company_id), ('id', 'in', allowed_company_ids), "
+        "('ksef_internal_id', '!=', False)]",
+        help="For a branch token (or an operator token of a branch): the branch whose KSeF "
+        "internal ID the token belongs to.",
+    )
+    user_id = fields.Many2one(
+        "res.users",
+        string="Operator",
+        domain="[('share', '=', False), ('company_ids', 'in', company_id)]",
+    )
+    environment = fields.Selection(
+        KSEF_ENVIRONMENTS,
+        required=True,
+        compute="_compute_environment",
+        store=True,
+        readonly=False,
+    )
+    token_type = fields.Selection(TOKEN_TYPES, string="Type", required=True, default="custom")
+    permission_ids = fields.Many2many(
+        "ksef.permission",
+        string="KSeF Permissions",
+        compute="_compute_permission_ids",
+        store=True,
+        readonly=False,
+    )
+    description = fields.Char(
+        required=True,
+        default=lambda self: self.env._("Token from the KSeF taxpayer application"),
+    )
+    expiry_date = fields.Date(string="Expires On")
+    token_text = fields.Char(
+        string="KSeF Token",
+        compute="_compute_token_text",
+        inverse="_inverse_token_text",
+        help="Paste the whole token exactly as KSeF showed it: reference number | context | "
+        "secret.",
+    )
+    token_sealed = fields.Char(copy=False)
+    key_configured = fields.Boolean(compute="_compute_key_configured")
+
+    # ------------------------------------------------------------------
+    # COMPUTE
+    # ------------------------------------------------------------------
+
+    @api.depends_context("uid")
+    def _compute_allowed_company_ids(self):
+        for wizard in self:
+            wizard.allowed_company_ids = self.env.user.company_ids
+
+    @api.depends("company_id", "branch_id")
+    def _compute_environment(self):
+        for wizard in self:
+            wizard.environment = (wizard.branch_id or wizard.company_id).ksef_environment or "test"
+
+    @api.depends("token_type")
+    def _compute_permission_ids(self):
+        perms = self.env["ksef.permission"]
+        for wizard in self:
+            if wizard.token_type == "custom":
+                if not wizard.permission_ids:
+                    wizard.permission_ids = perms._by_names(("InvoiceRead", "InvoiceWrite"))
+                continue
+            wizard.permission_ids = perms._by_names(self._preset_permissions(wizard.token_type))
+
+    @api.model
+    def _preset_permissions(self, token_type):
+        """Permissions assumed for an imported token of type A/W/P. A type-A token carries
+        what its author held; until KSeF tells us (sync), assume the administrative set."""
+        if token_type == "A":
+            return (
+                "InvoiceRead",
+                "InvoiceWrite",
+                "CredentialsRead",
+                "CredentialsManage",
+                "SubunitManage",
+                "Introspection",
+            )
+        return ksef_perms.TOKEN_TYPE_PERMISSIONS.get(token_type, ())
+
+    def _compute_token_text(self):
+        # Write-only: the value is never read back from the database.
+        for wizard in self:
+            wizard.token_text = False
+
+    def _inverse_token_text(self):
+        for wizard in self:
+            text = wizard.token_text
+            if not text:
+                wizard.token_sealed = False
+                continue
+            if not secret_vault.is_configured():
+                raise UserError(self.env["ksef.token"]._ksef_key_missing_message())
+            # Bound inputs only: anything longer is refused by the parser anyway.
+            wizard.token_sealed = secret_vault.encrypt(text[:4096], WIZARD_AAD)
+
+    def _compute_key_configured(self):
+        configured = secret_vault.is_configured()
+        for wizard in self:
+            wizard.key_configured = configured
+
+    @api.onchange("scope")
+    def _onchange_scope(self):
+        if self.scope == "company":
+            self.branch_id = False
+        if self.scope != "user":
+            self.user_id = False
+
+    # ------------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------------
+
+    @api.model
+    def action_open(self, company=None):
+        """Open the wizard (from the token list or the company settings)."""
+        self._check_admin()
+        context = dict(self.env.context)
+        if company:
+            root = company.root_id
+            context["default_company_id"] = root.id
+            if company.parent_id and company.ksef_internal_id:
+                context.update(default_scope="branch", default_branch_id=company.id)
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Import a KSeF Token"),
+            "res_model": self._name,
+            "view_mode": "form",
+            "target": "new",
+            "context": context,
+        }
+
+    def action_import(self):
+        """Validate everything, then store the token encrypted; returns the token's form."""
+        self.ensure_one()
+        self._check_admin()
+        values, parsed = self._prepare_token_values()
+        # all or nothing, even for callers that do not roll back on error
+        with self.env.cr.savepoint():
+            token = self.env["ksef.token"].create(values)
+            token.sudo()._ksef_store_secret(parsed.token)
+        token._ksef_post(
+            self.env._(
+                "Token imported by %(user)s: environment %(environment)s, context %(context)s, "
+                "type %(type)s, permissions %(permissions)s.",
+                user=self.env.user.name,
+                environment=dict(self._fields["environment"]._description_selection(self.env))[
+                    self.environment
+                ],
+                context=parsed.context.token_prefix,
+                type=dict(self._fields["token_type"]._description_selection(self.env))[
+                    self.token_type
+                ],
+                permissions=", ".join(self.permission_ids.mapped("name")) or "-",
+            )
+        )
+        self.token_sealed = False
+        _logger.info(
+            "KSeF token %s imported by uid %s for company %s",
+            token.reference_number,
+            self.env.uid,
+            token.company_id.id,
+        )
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "ksef.token",
+            "res_id": token.id,
+            "view_mode": "form",
+            "target": "current",
+        }
+
+    # ------------------------------------------------------------------
+    # VALIDATION
+    # ------------------------------------------------------------------
+
+    def _check_admin(self):
+        if not self.env.user.has_group("l10n_pl_ksef_token.group_ksef_admin"):
+            raise AccessError(
+                self.env._("Only KSeF administrators may import or generate KSeF tokens.")
+            )
+
+    def _uses_branch(self):
+        return self.scope == "branch" or (self.scope == "user" and bool(self.branch_id))
+
+    def _context_company(self):
+        """The company record whose KSeF context the token must belong to."""
+        return self.branch_id if self._uses_branch() else self.company_id
+
+    def _prepare_token_values(self):
+        """Check the input; return (ksef.token values, ParsedToken) or raise UserError."""
+        if not secret_vault.is_configured():
+            raise UserError(self.env["ksef.token"]._ksef_key_missing_message())
+        self.env["ksef.token"]._ksef_check_environment_allowed(self.environment)
+        company = self.company_id
+        if company not in self.env.user.company_ids:
+            raise AccessError(
+                self.env._("You have no access to the company %(company)s.", company=company.name)
+            )
+        if not company.ksef_nip:
+            raise UserError(
+                self.env._(
+                    "The company %(company)s has no valid Polish NIP in its Tax ID. Set it "
+                    "before importing a KSeF token.",
+                    company=company.name,
+                )
+            )
+        if self.scope == "branch" and not self.branch_id:
+            raise UserError(self.env._("Choose the branch the token belongs to."))
+        if self.scope == "user" and not self.user_id:
+            raise UserError(self.env._("Choose the operator (user) the token is for."))
+        context_company = self._context_company()
+        if context_company not in self.env.user.company_ids:
+            raise AccessError(
+                self.env._(
+                    "You have no access to the company %(company)s.", company=context_company.name
+                )
+            )
+        if self.branch_id and (
+            self.branch_id.root_id != company.root_id or not self.branch_id.ksef_internal_id
+        ):
+            raise UserError(
+                self.env._(
+                    "%(branch)s is not a branch of %(company)s with a KSeF internal ID.",
+                    branch=self.branch_id.name,
+                    company=company.name,
+                )
+            )
+        if self.user_id and context_company not in self.user_id.company_ids:
+            raise UserError(
+                self.env._(
+                    "%(user)s has no access to %(company)s, so a token of that company cannot be "
+                    "theirs.",
+                    user=self.user_id.name,
+                    company=context_company.name,
+                )
+            )
+        description = (self.description or "").strip()
+        if not 5 <= len(description) <= 256:
+            raise UserError(self.env._("The description must have 5 to 256 characters."))
+        if not self.permission_ids:
+            raise UserError(self.env._("Choose at least one KSeF permission."))
+
+        parsed = self._parse_pasted_token()
+        expected = context_company._ksef_context("branch" if self._uses_branch() else "company")
+        if (parsed.context.type, parsed.context.value) != (expected.type, expected.value):
+            raise UserError(
+                self.env._(
+                    "This token belongs to the KSeF context %(token_context)s, but you chose "
+                    "%(company)s (%(expected)s). Choose the company or branch the token was "
+                    "generated for.",
+                    token_context=parsed.context.token_prefix,
+                    company=context_company.name,
+                    expected=expected.token_prefix,
+                )
+            )
+        duplicate = (
+            self.env["ksef.token"]
+            .sudo()
+            .with_context(active_test=False)
+            .search_count(
+                [
+                    ("reference_number", "=", parsed.reference_number),
+                    ("environment", "=", self.environment),
+                ]
+            )
+        )
+        if duplicate:
+            raise UserError(
+                self.env._(
+                    "The token %(reference)s is already registered in Odoo; it was not imported "
+                    "again.",
+                    reference=parsed.reference_number,
+                )
+            )
+        values = {
+            "name": description,
+            "company_id": context_company.id,
+            "scope": self.scope,
+            "operator_id": self.user_id.id,
+            "context_type": parsed.context.type,
+            "context_value": parsed.context.value,
+            "environment": self.environment,
+            "token_type": self.token_type,
+            "permission_ids": [(6, 0, self.permission_ids.ids)],
+            "reference_number": parsed.reference_number,
+            # A token handed out by KSeF's own application is usable; the next sync with KSeF
+            # corrects the status and permissions if they differ.
+            "state": "active",
+            "origin": "imported",
+            "expiry_date": self.expiry_date,
+            "user_ids": [(6, 0, self.user_id.ids)],
+            "assigned_company_ids": [(6, 0, [] if self.scope == "user" else context_company.ids)],
+        }
+        return values, parsed
+
+    def _parse_pasted_token(self):
+        """The ParsedToken of the pasted text, or a translated UserError saying what it is."""
+        text = ""
+        if self.token_sealed:
+            try:
+                text = secret_vault.decrypt(self.token_sealed, WIZARD_AAD)
+            except secret_vault.VaultDecryptError as e:
+                raise UserError(self.env._("Paste the token again.")) from e
+        try:
+            return ksef_tokens.parse_token(text)
+        except (KsefTokenFormatError, KsefIdentifierError) as e:
+            raise UserError(self._token_error_message(getattr(e, "kind", "malformed"))) from None
+
+    def _token_error_message(self, kind):
+        generate_hint = self.env._(
+            "Generate a KSeF 2.0 token in the KSeF taxpayer application (Aplikacja Podatnika "
+            "KSeF 2.0) or from Odoo (KSeF > Tokens > Generate), then paste it whole."
+        )
+        messages = {
+            "empty": self.env._("Paste the KSeF token: the field is empty."),
+            "too_long": self.env._(
+                "This text is far longer than a KSeF token (at most 160 characters). Paste only "
+                "the token."
+            ),
+            "multiple": self.env._(
+                "This text contains more than one token. Import them one at a time."
+            ),
+            "ksef1": self.env._(
+                "This is a KSeF 1.0 token (64 characters, no '|'). KSeF 1.0 tokens do not work "
+                "in KSeF 2.0, which has been in use since February 2026."
+            )
+            + " "
+            + generate_hint,
+            "jwt": self.env._(
+                "This is a KSeF access or refresh token (a JWT), not a KSeF token. Those are "
+                "issued for a session and expire within minutes or days."
+            )
+            + " "
+            + generate_hint,
+            "reference_only": self.env._(
+                "This is only the reference number of a token, without its secret. KSeF shows "
+                "the whole token (reference number | context | secret) only once, when it is "
+                "generated."
+            )
+            + " "
+            + generate_hint,
+            "challenge": self.env._(
+                "This is an authentication challenge, not a token. It is used once during a "
+                "login and expires after 10 minutes."
+            ),
+            "bad_reference": self.env._(
+                "The first part of the token is not a KSeF token reference number (like "
+                "20251010-EC-1DCE3E3000-12ECB5B36E-45). Paste the token exactly as KSeF showed "
+                "it."
+            ),
+            "bad_context": self.env._(
+                "The middle part of the token is not a KSeF context (nip-<NIP> or "
+                "internalId-<NIP>-<5 digits>). Paste the token exactly as KSeF showed it."
+            ),
+            "bad_context_checksum": self.env._(
+                "The NIP or internal ID inside the token has a wrong check digit: the token is "
+                "damaged. Paste it again exactly as KSeF showed it."
+            ),
+            "bad_secret": self.env._(
+                "The last part of the token (its secret, 64 hexadecimal characters) is "
+                "incomplete or damaged. Paste the token again exactly as KSeF showed it."
+            ),
+        }
+        return messages.get(
+            kind,
+            self.env._(
+                "This is not a KSeF 2.0 token. A KSeF token looks like "
+                "20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-5265877635|<64 hexadecimal characters>."
+            ),
+        )
