@@ -1,0 +1,262 @@
+"""Permission and invoice endpoints: enough of them for a token client to check what it may
+do (``/permissions/query/personal/grants``), grant permissions to others
+(``/permissions/persons/grants``) and list invoice metadata (``/invoices/query/metadata``),
+plus ``GET /rate-limits``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+import time
+import uuid
+
+from . import errors
+from .clock import iso, parse_iso
+from .config import EFFECTIVE_GROUPS
+from .web import Response, require_enum_list, require_obj, require_str
+from .state import (
+    NIP_RE,
+    PERSON_PERMISSIONS,
+    as_subject,
+    context_json,
+    context_nip,
+    new_reference,
+    nip_valid,
+)
+
+PERSONAL_SCOPES = (
+    "CredentialsManage", "CredentialsRead", "InvoiceWrite", "InvoiceRead", "Introspection",
+    "SubunitManage", "EnforcementOperations", "VatUeManage",
+)
+GRANTABLE = ("CredentialsManage", "CredentialsRead", "InvoiceWrite", "InvoiceRead", "Introspection",
+             "SubunitManage", "EnforcementOperations")
+SUBJECT_TYPES = ("Nip", "Pesel", "Fingerprint")
+MAX_QUERY_DAYS = 92  # "at most 3 months"
+MAX_RESULTS = 10_000
+
+
+# --- permissions -----------------------------------------------------------------------------------
+
+
+def personal_grants(sim, req):
+    """The caller's own permissions in the current context (for a token session: what the
+    session may use, i.e. the token's permissions the author still holds)."""
+    page_offset = req.int_arg("pageOffset", 0, 0, 1_000_000)
+    page_size = req.int_arg("pageSize", 10, 10, 100)
+    body = req.json(required=False)
+    types = require_enum_list(body, "permissionTypes", PERSONAL_SCOPES, required=False)
+    state_filter = body.get("permissionState")
+    if state_filter is not None and state_filter not in ("Active", "Inactive"):
+        raise errors.validation("Nieprawidłowa wartość pola permissionState.")
+    ctx_filter = require_obj(body, "contextIdentifier", required=False)
+    if ctx_filter is not None:
+        require_str(ctx_filter, "type", where="contextIdentifier.")
+        require_str(ctx_filter, "value", where="contextIdentifier.", max_len=16)
+    target = require_obj(body, "targetIdentifier", required=False)
+
+    principal = req.principal
+    operation = principal.operation
+    context = operation.context
+    from .auth import session_permissions
+
+    permissions = session_permissions(sim, operation)
+    grants = {g.permission: g for g in sim.state.grants
+              if g.context == context and operation.subject is not None
+              and sim.state.same_author(g.subject, operation.subject)}
+    items = []
+    for permission in sorted(permissions):
+        if permission not in PERSONAL_SCOPES:
+            continue  # not representable in API 2.6.0 (e.g. CollectiveIdentifierManage)
+        grant = grants.get(permission)
+        if grant is not None:
+            pid, description, start = grant.id, grant.description, grant.start
+        else:
+            pid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"ksef-sim:{context}:{operation.subject}:{permission}"))
+            description, start = "Uprawnienia właścicielskie", sim.created
+        item = {
+            "id": pid,
+            "permissionScope": permission,
+            "description": description,
+            "permissionState": "Active",
+            "startDate": iso(start),
+            "canDelegate": False,
+        }
+        if context[0] in ("Nip", "InternalId"):
+            item["contextIdentifier"] = context_json(context)
+        if operation.subject is not None:
+            item["authorizedIdentifier"] = operation.subject.to_json()
+        items.append(item)
+    if types:
+        items = [i for i in items if i["permissionScope"] in types]
+    if state_filter == "Inactive":
+        items = []
+    if ctx_filter is not None and (ctx_filter.get("type"), ctx_filter.get("value")) != context:
+        items = []
+    if target is not None:
+        items = []  # no indirect permissions in the simulator
+    page = items[page_offset * page_size:(page_offset + 1) * page_size]
+    return Response(200, {"permissions": page, "hasMore": len(items) > (page_offset + 1) * page_size})
+
+
+def grant_persons(sim, req):
+    body = req.json()
+    subject_json = require_obj(body, "subjectIdentifier")
+    stype = require_str(subject_json, "type", where="subjectIdentifier.")
+    svalue = require_str(subject_json, "value", min_len=10, max_len=64, where="subjectIdentifier.")
+    if stype not in SUBJECT_TYPES:
+        raise errors.validation("Nieprawidłowy typ identyfikatora podmiotu.")
+    if stype == "Nip" and not nip_valid(svalue):
+        raise errors.validation("Nieprawidłowy NIP.")
+    permissions = require_enum_list(body, "permissions", GRANTABLE)
+    if not permissions:
+        raise errors.validation("Pole permissions musi zawierać co najmniej jedno uprawnienie.")
+    description = require_str(body, "description", min_len=5, max_len=256)
+    details = require_obj(body, "subjectDetails")
+    require_str(details, "subjectDetailsType", where="subjectDetails.")
+    subject = as_subject((stype, svalue.upper() if stype == "Fingerprint" else svalue))
+    now = sim.clock.now()
+    for permission in permissions:
+        sim.state.add_grant(req.principal.context, subject, permission, description, now)
+    reference = new_reference("EG", now)
+    sim.state.permission_operations[reference] = now
+    return Response(202, {"referenceNumber": reference})
+
+
+def permission_operation(sim, req):
+    reference = req.params["ref"]
+    if reference not in sim.state.permission_operations:
+        raise errors.validation(f"Operacja o numerze referencyjnym {reference} nie została znaleziona.")
+    return Response(200, {"status": {"code": 200, "description": "Operacja zakończona sukcesem"}})
+
+
+# --- rate limits -----------------------------------------------------------------------------------
+
+
+def rate_limits(sim, req):
+    table = sim.config.effective_rate_limits()
+    body = {}
+    for group in EFFECTIVE_GROUPS:
+        s, m, h = table[group] if table else (None, None, None)
+        # "off" is reported as very high limits so the answer stays schema-valid (integers)
+        body[group] = {"perSecond": s or 1_000_000, "perMinute": m or 1_000_000, "perHour": h or 1_000_000}
+    return Response(200, body)
+
+
+# --- invoices --------------------------------------------------------------------------------------
+
+
+def make_invoice(seller_nip, *, buyer_nip=None, now, issue_date=None, invoice_number=None,
+                 net=100.0, vat=23.0, currency="PLN", third_subjects=(), seller_name=None, buyer_name=None,
+                 invoice_type="Vat", invoicing_mode="Online", permanent_storage=None):
+    """A schema-valid ``InvoiceMetadata`` object."""
+    if not nip_valid(seller_nip):
+        raise ValueError("seller_nip must be a valid NIP")
+    storage = permanent_storage if permanent_storage is not None else now
+    day = time.strftime("%Y%m%d", time.gmtime(storage))
+    ksef_number = f"{seller_nip}-{day}-{secrets.token_hex(6).upper()}-{secrets.token_hex(1).upper()}"
+    issue = issue_date or time.strftime("%Y-%m-%d", time.gmtime(storage))
+    buyer = ({"identifier": {"type": "Nip", "value": buyer_nip}, "name": buyer_name or "Nabywca testowy"}
+             if buyer_nip else {"identifier": {"type": "None"}, "name": buyer_name or "Nabywca"})
+    digest = base64.b64encode(hashlib.sha256(ksef_number.encode()).digest()).decode()
+    return {
+        "ksefNumber": ksef_number,
+        "invoiceNumber": invoice_number or f"FV/{secrets.token_hex(3).upper()}",
+        "issueDate": issue,
+        "invoicingDate": iso(storage - 60),
+        "acquisitionDate": iso(storage - 30),
+        "permanentStorageDate": iso(storage),
+        "seller": {"nip": seller_nip, "name": seller_name or f"Sprzedawca {seller_nip}"},
+        "buyer": buyer,
+        "netAmount": round(float(net), 2),
+        "grossAmount": round(float(net) + float(vat), 2),
+        "vatAmount": round(float(vat), 2),
+        "currency": currency,
+        "invoicingMode": invoicing_mode,
+        "invoiceType": invoice_type,
+        "formCode": {"systemCode": "FA (3)", "schemaVersion": "1-0E", "value": "FA"},
+        "isSelfInvoicing": False,
+        "hasAttachment": False,
+        "invoiceHash": digest,
+        "thirdSubjects": [dict(s) for s in third_subjects],
+    }
+
+
+def _subject_match(invoice, subject_type, context):
+    ctype, value = context
+    nip = context_nip(context)
+    if subject_type == "Subject1":
+        return ctype == "Nip" and invoice["seller"]["nip"] == nip
+    if subject_type == "Subject2":
+        ident = invoice["buyer"]["identifier"]
+        return ctype == "Nip" and ident.get("type") == "Nip" and ident.get("value") == nip
+    if subject_type == "Subject3":
+        return any(s["identifier"].get("value") == value for s in invoice.get("thirdSubjects") or ())
+    if subject_type == "SubjectAuthorized":
+        auth = invoice.get("authorizedSubject")
+        return bool(auth) and auth.get("nip") == nip
+    return False
+
+
+DATE_FIELDS = {"Issue": "issueDate", "Invoicing": "invoicingDate", "PermanentStorage": "permanentStorageDate"}
+
+
+def query_metadata(sim, req):
+    sort_order = req.arg("sortOrder") or "Asc"
+    if sort_order not in ("Asc", "Desc"):
+        raise errors.validation("Nieprawidłowa wartość parametru sortOrder.")
+    page_offset = req.int_arg("pageOffset", 0, 0, 1_000_000)
+    page_size = req.int_arg("pageSize", 10, 10, 250)
+    body = req.json()
+    subject_type = require_str(body, "subjectType")
+    if subject_type not in ("Subject1", "Subject2", "Subject3", "SubjectAuthorized"):
+        raise errors.validation("Nieprawidłowa wartość pola subjectType.")
+    date_range = require_obj(body, "dateRange")
+    date_type = require_str(date_range, "dateType", where="dateRange.")
+    if date_type not in DATE_FIELDS:
+        raise errors.validation("Nieprawidłowa wartość pola dateRange.dateType.")
+    try:
+        start = parse_iso(require_str(date_range, "from", where="dateRange."))
+        end_text = require_str(date_range, "to", where="dateRange.", required=False)
+        end = parse_iso(end_text) if end_text is not None else None
+    except ValueError:
+        raise errors.validation("Nieprawidłowy format daty w dateRange.") from None
+    if end is not None and end < start:
+        raise errors.validation("Data dateRange.to jest wcześniejsza niż dateRange.from.")
+    if (end if end is not None else sim.clock.now()) - start > MAX_QUERY_DAYS * 86400:
+        raise errors.validation("Zakres dat nie może przekraczać 3 miesięcy.")
+    ksef_number = require_str(body, "ksefNumber", required=False, max_len=36)
+    invoice_number = require_str(body, "invoiceNumber", required=False, max_len=256)
+    seller_nip = require_str(body, "sellerNip", required=False, max_len=10)
+    if seller_nip is not None and not NIP_RE.match(seller_nip):
+        raise errors.validation("Nieprawidłowy NIP sprzedawcy.")
+
+    field = DATE_FIELDS[date_type]
+    context = req.principal.context
+    matched = []
+    for invoice in sim.state.invoices:
+        if not _subject_match(invoice, subject_type, context):
+            continue
+        stamp = parse_iso(invoice[field] + ("T00:00:00+00:00" if field == "issueDate" else ""))
+        if stamp < start or (end is not None and stamp > end):
+            continue
+        if ksef_number and invoice["ksefNumber"] != ksef_number:
+            continue
+        if invoice_number and invoice["invoiceNumber"] != invoice_number:
+            continue
+        if seller_nip and invoice["seller"]["nip"] != seller_nip:
+            continue
+        matched.append((stamp, invoice["ksefNumber"], invoice))
+    matched.sort(key=lambda x: (x[0], x[1]), reverse=sort_order == "Desc")
+    truncated = len(matched) > MAX_RESULTS
+    matched = matched[:MAX_RESULTS]
+    first = page_offset * page_size
+    page = [item[2] for item in matched[first:first + page_size]]
+    has_more = len(matched) > first + page_size or (truncated and first + page_size >= MAX_RESULTS)
+    return Response(200, {
+        "hasMore": has_more,
+        "isTruncated": truncated and first + page_size >= MAX_RESULTS,
+        "permanentStorageHwmDate": iso(sim.clock.now()),
+        "invoices": page,
+    })
