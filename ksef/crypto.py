@@ -68,14 +68,15 @@ _VAT_RE = re.compile(r"(VATPL).*?(\d{10})")
 
 
 def _oaep():
-    return padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(),
-                        label=None)
+    return padding.OAEP(
+        mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+    )
 
 
 def _as_bytes(data):
     if isinstance(data, str):
         return data.encode("ascii", "replace")
-    if isinstance(data, (bytes, bytearray, memoryview)):
+    if isinstance(data, bytes | bytearray | memoryview):
         return bytes(data)
     raise KsefCryptoError("Key or certificate data must be bytes or text.", code="bad_input")
 
@@ -110,32 +111,39 @@ def load_certificate(data) -> x509.Certificate:
             raw = base64.b64decode(raw, validate=True)
         return x509.load_der_x509_certificate(raw)
     except (ValueError, TypeError, binascii.Error, UnsupportedAlgorithm):
-        raise KsefCryptoError("The data is not a readable X.509 certificate.",
-                              code="bad_certificate") from None
+        raise KsefCryptoError(
+            "The data is not a readable X.509 certificate.", code="bad_certificate"
+        ) from None
 
 
 def load_private_key(data, password=None):
     """Load a private key from PEM or DER bytes (optionally password-protected), or return a
     key object unchanged. Raises :class:`KsefCryptoError` (``bad_password`` / ``bad_key``)."""
-    if isinstance(data, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey)):
+    if isinstance(data, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         return data
     raw = _as_bytes(data).strip()
     pwd = _password_bytes(password)
-    loader = (serialization.load_pem_private_key if raw.startswith(b"-----BEGIN")
-              else serialization.load_der_private_key)
+    loader = (
+        serialization.load_pem_private_key
+        if raw.startswith(b"-----BEGIN")
+        else serialization.load_der_private_key
+    )
     try:
         return loader(raw, password=pwd)
     except TypeError:
         if pwd is None:
-            raise KsefCryptoError("The private key is encrypted: a password is needed.",
-                                  code="bad_password") from None
-        raise KsefCryptoError("The private key is not encrypted: give no password.",
-                              code="bad_password") from None
+            raise KsefCryptoError(
+                "The private key is encrypted: a password is needed.", code="bad_password"
+            ) from None
+        raise KsefCryptoError(
+            "The private key is not encrypted: give no password.", code="bad_password"
+        ) from None
     except (ValueError, UnsupportedAlgorithm, InvalidKey) as exc:
         encrypted = b"ENCRYPTED" in raw[:100] or "decrypt" in str(exc).lower()
         if pwd is not None and encrypted:
-            raise KsefCryptoError("Wrong password for the private key.",
-                                  code="bad_password") from None
+            raise KsefCryptoError(
+                "Wrong password for the private key.", code="bad_password"
+            ) from None
         raise KsefCryptoError("The data is not a readable private key.", code="bad_key") from None
 
 
@@ -145,7 +153,7 @@ def _looks_like_pfx(raw):
         return False
     length_octets = raw[1] - 0x80 if raw[1] & 0x80 else 0
     pos = 2 + length_octets
-    return raw[pos:pos + 3] == b"\x02\x01\x03"
+    return raw[pos : pos + 3] == b"\x02\x01\x03"
 
 
 def load_pkcs12(data, password):
@@ -159,23 +167,26 @@ def load_pkcs12(data, password):
         key, cert, extra = pkcs12.load_key_and_certificates(raw, _password_bytes(password))
     except (ValueError, TypeError, UnsupportedAlgorithm):
         if _looks_like_pfx(raw):
-            raise KsefCryptoError("Wrong password for the PKCS#12 file (or the file is damaged).",
-                                  code="bad_password") from None
-        raise KsefCryptoError("The data is not a PKCS#12 (.p12/.pfx) file.",
-                              code="bad_pkcs12") from None
+            raise KsefCryptoError(
+                "Wrong password for the PKCS#12 file (or the file is damaged).", code="bad_password"
+            ) from None
+        raise KsefCryptoError(
+            "The data is not a PKCS#12 (.p12/.pfx) file.", code="bad_pkcs12"
+        ) from None
     if key is None or cert is None:
-        raise KsefCryptoError("The PKCS#12 file must hold a private key and its certificate.",
-                              code="bad_key")
+        raise KsefCryptoError(
+            "The PKCS#12 file must hold a private key and its certificate.", code="bad_key"
+        )
     return key, cert, list(extra or [])
 
 
 def private_key_to_pem(private_key, password=None) -> bytes:
     """PKCS#8 PEM of ``private_key``, encrypted when ``password`` is given."""
     pwd = _password_bytes(password)
-    encryption = (serialization.BestAvailableEncryption(pwd) if pwd
-                  else serialization.NoEncryption())
-    return private_key.private_bytes(serialization.Encoding.PEM,
-                                     serialization.PrivateFormat.PKCS8, encryption)
+    encryption = serialization.BestAvailableEncryption(pwd) if pwd else serialization.NoEncryption()
+    return private_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
 
 
 def certificate_to_pem(certificate) -> bytes:
@@ -187,12 +198,15 @@ def make_pkcs12(private_key, certificate, password, *, name=None, additional=())
     """A PKCS#12 file holding ``private_key`` and ``certificate`` (encrypted with
     ``password`` unless it is empty)."""
     pwd = _password_bytes(password)
-    encryption = (serialization.BestAvailableEncryption(pwd) if pwd
-                  else serialization.NoEncryption())
+    encryption = serialization.BestAvailableEncryption(pwd) if pwd else serialization.NoEncryption()
     label = name.encode("utf-8") if isinstance(name, str) else name
     return pkcs12.serialize_key_and_certificates(
-        label, load_private_key(private_key), load_certificate(certificate),
-        [load_certificate(c) for c in additional] or None, encryption)
+        label,
+        load_private_key(private_key),
+        load_certificate(certificate),
+        [load_certificate(c) for c in additional] or None,
+        encryption,
+    )
 
 
 # --- identifiers --------------------------------------------------------------------------------
@@ -204,8 +218,11 @@ def _b64_sha256(data):
 
 def public_key_id(cert) -> str:
     """KSeF ``publicKeyId``: Base64 of SHA-256 of the SubjectPublicKeyInfo DER (44 chars)."""
-    spki = load_certificate(cert).public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = (
+        load_certificate(cert)
+        .public_key()
+        .public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
     return _b64_sha256(spki)
 
 
@@ -265,8 +282,12 @@ def public_key_certificate(cert, usage=(TOKEN_ENCRYPTION,)) -> models.PublicKeyC
     not_before, not_after = certificate_validity(cert)
     return models.PublicKeyCertificate(
         certificate_der=cert.public_bytes(serialization.Encoding.DER),
-        valid_from=not_before, valid_to=not_after, usage=tuple(usage),
-        certificate_id=certificate_id(cert), public_key_id=public_key_id(cert))
+        valid_from=not_before,
+        valid_to=not_after,
+        usage=tuple(usage),
+        certificate_id=certificate_id(cert),
+        public_key_id=public_key_id(cert),
+    )
 
 
 def select_token_encryption_certificate(certs, now=None) -> models.PublicKeyCertificate:
@@ -274,12 +295,15 @@ def select_token_encryption_certificate(certs, now=None) -> models.PublicKeyCert
     ``KsefTokenEncryption``, valid ``now``, latest ``valid_from``. Raises
     :class:`KsefCryptoError` (``no_certificate``) when there is none."""
     now = _utc(now)
-    usable = [c for c in certs or ()
-              if TOKEN_ENCRYPTION in (c.usage or ())
-              and _utc(c.valid_from) <= now <= _utc(c.valid_to)]
+    usable = [
+        c
+        for c in certs or ()
+        if TOKEN_ENCRYPTION in (c.usage or ()) and _utc(c.valid_from) <= now <= _utc(c.valid_to)
+    ]
     if not usable:
-        raise KsefCryptoError("KSeF published no valid certificate for KSeF token encryption.",
-                              code="no_certificate")
+        raise KsefCryptoError(
+            "KSeF published no valid certificate for KSeF token encryption.", code="no_certificate"
+        )
     return max(usable, key=lambda c: _utc(c.valid_from))
 
 
@@ -291,8 +315,9 @@ def _public_key(certificate):
         return certificate
     key = load_certificate(certificate).public_key()
     if not isinstance(key, rsa.RSAPublicKey):
-        raise KsefCryptoError("The KSeF token encryption certificate has no RSA key.",
-                              code="unsupported_key")
+        raise KsefCryptoError(
+            "The KSeF token encryption certificate has no RSA key.", code="unsupported_key"
+        )
     return key
 
 
@@ -317,8 +342,9 @@ def encrypt_ksef_token(token: str, timestamp_ms: int, certificate) -> str:
     try:
         ciphertext = _public_key(certificate).encrypt(plaintext, _oaep())
     except ValueError:
-        raise KsefCryptoError("The token is too long for the encryption key.",
-                              code="encryption_failed") from None
+        raise KsefCryptoError(
+            "The token is too long for the encryption key.", code="encryption_failed"
+        ) from None
     return base64.b64encode(ciphertext).decode("ascii")
 
 
@@ -334,21 +360,26 @@ def decrypt_ksef_token(ciphertext_b64, private_key):
     try:
         raw = base64.b64decode(_as_bytes(ciphertext_b64).strip(), validate=True)
     except (binascii.Error, ValueError, KsefCryptoError):
-        raise KsefCryptoError("The encrypted token is not valid Base64.",
-                              code="bad_base64") from None
+        raise KsefCryptoError(
+            "The encrypted token is not valid Base64.", code="bad_base64"
+        ) from None
     try:
         plaintext = key.decrypt(raw, _oaep())
     except ValueError:
-        raise KsefCryptoError("The encrypted token cannot be decrypted with this key "
-                              "(RSA-OAEP SHA-256).", code="bad_encryption") from None
+        raise KsefCryptoError(
+            "The encrypted token cannot be decrypted with this key " "(RSA-OAEP SHA-256).",
+            code="bad_encryption",
+        ) from None
     try:
         token, stamp = plaintext.decode("utf-8").rsplit("|", 1)
     except (UnicodeDecodeError, ValueError):
-        raise KsefCryptoError("The decrypted token is not 'token|timestampMs'.",
-                              code="bad_encoding") from None
+        raise KsefCryptoError(
+            "The decrypted token is not 'token|timestampMs'.", code="bad_encoding"
+        ) from None
     if not (token and stamp.isascii() and stamp.isdigit()):
-        raise KsefCryptoError("The decrypted token is not 'token|timestampMs'.",
-                              code="bad_encoding")
+        raise KsefCryptoError(
+            "The decrypted token is not 'token|timestampMs'.", code="bad_encoding"
+        )
     return token, int(stamp)
 
 
@@ -372,8 +403,7 @@ def check_signing_key(private_key):
     """Refuse keys KSeF does not accept for XAdES: RSA < 2048 bits, EC < 256 bits, others."""
     if isinstance(private_key, rsa.RSAPrivateKey):
         if private_key.key_size < 2048:
-            raise KsefCryptoError("KSeF requires RSA keys of at least 2048 bits.",
-                                  code="weak_key")
+            raise KsefCryptoError("KSeF requires RSA keys of at least 2048 bits.", code="weak_key")
         return private_key
     if isinstance(private_key, ec.EllipticCurvePrivateKey):
         if private_key.curve.key_size < 256:
@@ -385,9 +415,16 @@ def check_signing_key(private_key):
 def _key_usage(purpose):
     signing = purpose == "signing"
     return x509.KeyUsage(
-        digital_signature=signing, content_commitment=signing, key_encipherment=not signing,
-        data_encipherment=not signing, key_agreement=False, key_cert_sign=False, crl_sign=False,
-        encipher_only=False, decipher_only=False)
+        digital_signature=signing,
+        content_commitment=signing,
+        key_encipherment=not signing,
+        data_encipherment=not signing,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def _self_signed(private_key, name, not_before, valid_days, purpose="signing"):
@@ -404,8 +441,9 @@ def _self_signed(private_key, name, not_before, valid_days, purpose="signing"):
         .not_valid_after(not_before + timedelta(days=valid_days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(purpose), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(private_key.public_key()),
-                       critical=False)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(private_key.public_key()), critical=False
+        )
     )
     return builder.sign(private_key, hashes.SHA256())
 
@@ -423,28 +461,42 @@ def _test_subject(kind, nip, pesel, common_name, given_name, surname, organizati
             serial = f"PNOPL-{_digits(pesel, 11, 'PESEL')}"
         else:
             serial = f"TINPL-{_digits(nip, 10, 'NIP')}"
-        return x509.Name([
-            x509.NameAttribute(NameOID.GIVEN_NAME, given_name),
-            x509.NameAttribute(NameOID.SURNAME, surname),
-            x509.NameAttribute(OID_SERIAL_NUMBER, serial),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"{given_name} {surname}"),
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
-        ])
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.GIVEN_NAME, given_name),
+                x509.NameAttribute(NameOID.SURNAME, surname),
+                x509.NameAttribute(OID_SERIAL_NUMBER, serial),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"{given_name} {surname}"),
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
+            ]
+        )
     if kind == "seal":
         nip = _digits(nip, 10, "NIP")
         organization = organization_name or f"Firma testowa {nip}"
-        return x509.Name([
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
-            x509.NameAttribute(OID_ORGANIZATION_IDENTIFIER, f"VATPL-{nip}"),
-            x509.NameAttribute(NameOID.COMMON_NAME, common_name or organization),
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
-        ])
+        return x509.Name(
+            [
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization),
+                x509.NameAttribute(OID_ORGANIZATION_IDENTIFIER, f"VATPL-{nip}"),
+                x509.NameAttribute(NameOID.COMMON_NAME, common_name or organization),
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
+            ]
+        )
     raise ValueError("kind must be 'person' or 'seal'")
 
 
-def generate_test_certificate(nip=None, *, kind="person", key_type="rsa", pesel=None,
-                              common_name=None, valid_days=730, not_before=None,
-                              given_name="Jan", surname="Testowy", organization_name=None):
+def generate_test_certificate(
+    nip=None,
+    *,
+    kind="person",
+    key_type="rsa",
+    pesel=None,
+    common_name=None,
+    valid_days=730,
+    not_before=None,
+    given_name="Jan",
+    surname="Testowy",
+    organization_name=None,
+):
     """A self-signed certificate as KSeF TEST accepts for XAdES (REFERENCE 2.2).
 
     ``kind='person'``: givenName, surname, serialNumber ``TINPL-<nip>`` (or ``PNOPL-<pesel>``),
@@ -456,15 +508,22 @@ def generate_test_certificate(nip=None, *, kind="person", key_type="rsa", pesel=
     return key, _self_signed(key, name, not_before, valid_days)
 
 
-def generate_encryption_certificate(private_key=None, valid_days=730, *, not_before=None,
-                                    common_name="Ministerstwo Finansów (simulator)"):
+def generate_encryption_certificate(
+    private_key=None,
+    valid_days=730,
+    *,
+    not_before=None,
+    common_name="Ministerstwo Finansów (simulator)",
+):
     """The simulator's self-signed MF certificate for ``KsefTokenEncryption`` /
     ``SymmetricKeyEncryption``. Returns ``(private_key, certificate)``; a 2048-bit RSA key is
     generated when none is given."""
     key = private_key or generate_rsa_key(2048)
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ministerstwo Finansów"),
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ministerstwo Finansów"),
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
+        ]
+    )
     return key, _self_signed(key, name, not_before, valid_days, "encryption")

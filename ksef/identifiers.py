@@ -54,7 +54,7 @@ def nip_check_digit(first9: str) -> int | None:
     """Return the NIP check digit of 9 digits, or ``None`` when the weighted sum gives 10."""
     if not (isinstance(first9, str) and len(first9) == 9 and first9.isascii() and first9.isdigit()):
         _fail("A NIP check digit needs exactly 9 digits.", "bad_nip")
-    digit = sum(int(d) * w for d, w in zip(first9, NIP_WEIGHTS)) % 11
+    digit = sum(int(d) * w for d, w in zip(first9, NIP_WEIGHTS, strict=False)) % 11
     return None if digit == 10 else digit
 
 
@@ -105,8 +105,12 @@ def make_internal_id(nip, four_digits) -> str:
     base = normalize_nip(nip)
     if isinstance(four_digits, int) and not isinstance(four_digits, bool) and four_digits >= 0:
         four_digits = f"{four_digits:04d}"
-    if not (isinstance(four_digits, str) and len(four_digits) == 4 and four_digits.isascii()
-            and four_digits.isdigit()):
+    if not (
+        isinstance(four_digits, str)
+        and len(four_digits) == 4
+        and four_digits.isascii()
+        and four_digits.isdigit()
+    ):
         _fail("An InternalId needs exactly 4 digits after the NIP.", "bad_internal_id")
     return f"{base}-{four_digits}{internal_id_check_digit(base + four_digits)}"
 

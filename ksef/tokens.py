@@ -59,8 +59,16 @@ _EC_SEARCH_RE = re.compile(r"\d{8}-EC-[0-9A-F]{10}-[0-9A-F]{10}-[0-9A-F]{2}", re
 _INVISIBLE = "\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff"
 _BLANK_RE = re.compile(rf"[\s{_INVISIBLE}]+")
 _CHUNK_SPLIT_RE = re.compile(rf"[\s{_INVISIBLE},;]+")
-_QUOTES = {'"': '"', "'": "'", "`": "`", "\u201e": "\u201d", "\u201c": "\u201d", "\u00ab": "\u00bb",
-           "\u2018": "\u2019", "<": ">"}
+_QUOTES = {
+    '"': '"',
+    "'": "'",
+    "`": "`",
+    "\u201e": "\u201d",
+    "\u201c": "\u201d",
+    "\u00ab": "\u00bb",
+    "\u2018": "\u2019",
+    "<": ">",
+}
 
 
 def _fail(kind, message):
@@ -80,14 +88,20 @@ class ParsedToken:
     secret: str = dataclasses.field(repr=False)
 
     def __post_init__(self):
-        if not (isinstance(self.reference_number, str)
-                and REFERENCE_RE.fullmatch(self.reference_number)):
+        if not (
+            isinstance(self.reference_number, str) and REFERENCE_RE.fullmatch(self.reference_number)
+        ):
             _fail("bad_reference", "The token reference number is not a KSeF token reference.")
-        if not (isinstance(self.context, ContextIdentifier)
-                and self.context.type in ("Nip", "InternalId")):
+        if not (
+            isinstance(self.context, ContextIdentifier)
+            and self.context.type in ("Nip", "InternalId")
+        ):
             _fail("bad_context", "A token context must be a Nip or InternalId context.")
-        if not (isinstance(self.secret, str) and _SECRET_RE.fullmatch(self.secret)
-                and self.secret == self.secret.lower()):
+        if not (
+            isinstance(self.secret, str)
+            and _SECRET_RE.fullmatch(self.secret)
+            and self.secret == self.secret.lower()
+        ):
             _fail("bad_secret", "A token secret must be 64 lowercase hexadecimal characters.")
 
     @property
@@ -134,8 +148,10 @@ def generate_reference(kind="EC", when=None) -> str:
             raise ValueError("when must be a datetime or a date")
     midnight = when.replace(hour=0, minute=0, second=0, microsecond=0)
     ticks = int((when - midnight).total_seconds() * 10_000_000) & ~0xFFF
-    return (f"{when:%Y%m%d}-{kind}-{ticks:010X}-{secrets.token_hex(5).upper()}"
-            f"-{secrets.token_hex(1).upper()}")
+    return (
+        f"{when:%Y%m%d}-{kind}-{ticks:010X}-{secrets.token_hex(5).upper()}"
+        f"-{secrets.token_hex(1).upper()}"
+    )
 
 
 def new_token(context: ContextIdentifier, when=None) -> ParsedToken:
@@ -148,8 +164,10 @@ def new_token(context: ContextIdentifier, when=None) -> ParsedToken:
 
 def _strip_outer(text):
     """Strip whitespace/invisible characters and one pair of surrounding quotes."""
-    text = text.strip(" \t\r\n\f\v\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
-                      "\u2009\u200a\u202f\u205f\u3000\u0085\u2028\u2029" + _INVISIBLE)
+    text = text.strip(
+        " \t\r\n\f\v\u00a0\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
+        "\u2009\u200a\u202f\u205f\u3000\u0085\u2028\u2029" + _INVISIBLE
+    )
     if len(text) >= 2 and _QUOTES.get(text[0]) == text[-1]:
         text = text[1:-1]
     return text
@@ -157,9 +175,15 @@ def _strip_outer(text):
 
 def _is_complete_thing(chunk):
     """Whether one whitespace-separated chunk is by itself a whole token-like value."""
-    return bool(_SECRET_RE.fullmatch(chunk) or _JWT_RE.fullmatch(chunk)
-                or (chunk.count("|") == 2 and _EC_SEARCH_RE.match(chunk)
-                    and _SECRET_RE.fullmatch(chunk.rsplit("|", 1)[1])))
+    return bool(
+        _SECRET_RE.fullmatch(chunk)
+        or _JWT_RE.fullmatch(chunk)
+        or (
+            chunk.count("|") == 2
+            and _EC_SEARCH_RE.match(chunk)
+            and _SECRET_RE.fullmatch(chunk.rsplit("|", 1)[1])
+        )
+    )
 
 
 def _check_multiple(stripped, compact):
@@ -177,13 +201,18 @@ def _classify_without_bar(compact):
     if _JWT_RE.fullmatch(compact):
         _fail("jwt", "This is a JWT (an access or refresh token), not a KSeF token.")
     if _KSEF1_RE.fullmatch(compact):
-        _fail("ksef1", "This looks like a KSeF 1.0 token (or only the secret part of a 2.0 "
-                       "token); KSeF 2.0 needs the whole 2.0 token 'reference|context|secret'.")
+        _fail(
+            "ksef1",
+            "This looks like a KSeF 1.0 token (or only the secret part of a 2.0 "
+            "token); KSeF 2.0 needs the whole 2.0 token 'reference|context|secret'.",
+        )
     if CHALLENGE_RE.fullmatch(upper):
         _fail("challenge", "This is an authentication challenge, not a KSeF token.")
     if ANY_REFERENCE_RE.fullmatch(upper):
-        _fail("reference_only", "This is only a reference number; the token's context and "
-                                "secret are missing.")
+        _fail(
+            "reference_only",
+            "This is only a reference number; the token's context and " "secret are missing.",
+        )
     _fail("malformed", "A KSeF token must have three parts separated by '|'.")
 
 
@@ -192,8 +221,10 @@ def _parse_reference(part):
     if REFERENCE_RE.fullmatch(ref):
         return ref
     if ANY_REFERENCE_RE.fullmatch(ref):
-        _fail("bad_reference", "The first part is a KSeF reference number of another kind "
-                               "than a token (EC).")
+        _fail(
+            "bad_reference",
+            "The first part is a KSeF reference number of another kind " "than a token (EC).",
+        )
     _fail("bad_reference", "The first part of the token is not a KSeF token reference number.")
 
 
@@ -202,10 +233,15 @@ def _parse_context(part, verify_checksums):
         return ContextIdentifier.from_token_context(part, verify_checksums=verify_checksums)
     except KsefIdentifierError as exc:
         if exc.kind.endswith("_checksum"):
-            _fail("bad_context_checksum", "The check digit of the token's context identifier "
-                                          "(NIP or InternalId) is wrong.")
-        _fail("bad_context", "The middle part of the token must be 'nip-<NIP>' or "
-                             "'internalId-<NIP>-<5 digits>'.")
+            _fail(
+                "bad_context_checksum",
+                "The check digit of the token's context identifier "
+                "(NIP or InternalId) is wrong.",
+            )
+        _fail(
+            "bad_context",
+            "The middle part of the token must be 'nip-<NIP>' or " "'internalId-<NIP>-<5 digits>'.",
+        )
 
 
 def _parse_secret(part):
@@ -226,7 +262,7 @@ def parse_token(text, *, verify_checksums=True) -> ParsedToken:
     ``multiple``, ``ksef1``, ``jwt``, ``reference_only``, ``challenge``, ``bad_reference``,
     ``bad_context``, ``bad_context_checksum``, ``bad_secret``, ``malformed``.
     """
-    if isinstance(text, (bytes, bytearray)):
+    if isinstance(text, bytes | bytearray):
         try:
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError:
@@ -248,8 +284,9 @@ def parse_token(text, *, verify_checksums=True) -> ParsedToken:
         _fail("too_long", f"A KSeF token has at most {MAX_TOKEN_LENGTH} characters.")
     parts = compact.split("|")
     if len(parts) != 3 or not all(parts):
-        _fail("malformed", "A KSeF token must have exactly three non-empty parts separated "
-                           "by '|'.")
+        _fail(
+            "malformed", "A KSeF token must have exactly three non-empty parts separated " "by '|'."
+        )
     return ParsedToken(
         _parse_reference(parts[0]),
         _parse_context(parts[1], verify_checksums),

@@ -13,8 +13,10 @@ from cryptography.x509.oid import NameOID
 from ksef import crypto, models
 from ksef.errors import KsefCryptoError
 
-TOKEN = ("20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-5265877635|"
-         "919f704466624ce29cd5ac7b65ded5e7cccc112eee314f2aaa76e02cd16df7b9")
+TOKEN = (
+    "20251010-EC-1DCE3E3000-12ECB5B36E-45|nip-5265877635|"
+    "919f704466624ce29cd5ac7b65ded5e7cccc112eee314f2aaa76e02cd16df7b9"
+)
 STAMP = 1760090000123
 NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
 
@@ -56,15 +58,15 @@ def test_encrypt_decrypt_round_trip(mf, form):
 def test_encryption_is_oaep_sha256_checked_with_cryptography_directly(mf):
     key, cert = mf
     raw = base64.b64decode(crypto.encrypt_ksef_token(TOKEN, STAMP, cert))
-    oaep256 = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(),
-                           label=None)
+    oaep256 = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
     assert key.decrypt(raw, oaep256) == f"{TOKEN}|{STAMP}".encode()
     oaep1 = padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)
     with pytest.raises(ValueError):
         key.decrypt(raw, oaep1)
     # OAEP is randomised: two encryptions differ
     assert crypto.encrypt_ksef_token(TOKEN, STAMP, cert) != crypto.encrypt_ksef_token(
-        TOKEN, STAMP, cert)
+        TOKEN, STAMP, cert
+    )
 
 
 def _no_secret(exc):
@@ -76,16 +78,25 @@ def test_decrypt_refuses_wrong_key_sha1_and_garbage(mf):
     key, cert = mf
     ciphertext = crypto.encrypt_ksef_token(TOKEN, STAMP, cert)
     other = crypto.generate_rsa_key()
-    sha1 = base64.b64encode(cert.public_key().encrypt(
-        f"{TOKEN}|{STAMP}".encode(),
-        padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None)))
-    no_stamp = base64.b64encode(cert.public_key().encrypt(
-        TOKEN.encode(), padding.OAEP(mgf=padding.MGF1(hashes.SHA256()),
-                                     algorithm=hashes.SHA256(), label=None)))
-    cases = [(ciphertext, other, "bad_encryption"), (sha1, key, "bad_encryption"),
-             ("not base64 !!", key, "bad_base64"), (base64.b64encode(b"x" * 256), key,
-                                                     "bad_encryption"),
-             (no_stamp, key, "bad_encoding")]
+    sha1 = base64.b64encode(
+        cert.public_key().encrypt(
+            f"{TOKEN}|{STAMP}".encode(),
+            padding.OAEP(mgf=padding.MGF1(hashes.SHA1()), algorithm=hashes.SHA1(), label=None),
+        )
+    )
+    no_stamp = base64.b64encode(
+        cert.public_key().encrypt(
+            TOKEN.encode(),
+            padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None),
+        )
+    )
+    cases = [
+        (ciphertext, other, "bad_encryption"),
+        (sha1, key, "bad_encryption"),
+        ("not base64 !!", key, "bad_base64"),
+        (base64.b64encode(b"x" * 256), key, "bad_encryption"),
+        (no_stamp, key, "bad_encoding"),
+    ]
     for data, private_key, code in cases:
         with pytest.raises(KsefCryptoError) as info:
             crypto.decrypt_ksef_token(data, private_key)
@@ -114,12 +125,15 @@ def test_encrypt_checks_its_arguments(mf):
 
 def test_certificate_identifiers(mf):
     _, cert = mf
-    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
-                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    spki = cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     assert crypto.public_key_id(cert) == base64.b64encode(hashlib.sha256(spki).digest()).decode()
     assert len(crypto.public_key_id(cert)) == 44
-    assert crypto.certificate_id(_der(cert)) == base64.b64encode(
-        hashlib.sha256(_der(cert)).digest()).decode()
+    assert (
+        crypto.certificate_id(_der(cert))
+        == base64.b64encode(hashlib.sha256(_der(cert)).digest()).decode()
+    )
     fingerprint = crypto.certificate_fingerprint(cert)
     assert fingerprint == cert.fingerprint(hashes.SHA256()).hex().upper()
     assert len(fingerprint) == 64 and fingerprint == fingerprint.upper()
@@ -129,8 +143,9 @@ def test_certificate_identifiers(mf):
 
 
 def _entry(valid_from, valid_to, usage, cert_der=b"x"):
-    return models.PublicKeyCertificate(certificate_der=cert_der, valid_from=valid_from,
-                                       valid_to=valid_to, usage=usage)
+    return models.PublicKeyCertificate(
+        certificate_der=cert_der, valid_from=valid_from, valid_to=valid_to, usage=usage
+    )
 
 
 def test_select_token_encryption_certificate():
@@ -138,8 +153,9 @@ def test_select_token_encryption_certificate():
     expired = _entry(NOW - 400 * day, NOW - day, ("KsefTokenEncryption",), b"expired")
     symmetric = _entry(NOW - day, NOW + 400 * day, ("SymmetricKeyEncryption",), b"sym")
     older = _entry(NOW - 300 * day, NOW + 60 * day, ("KsefTokenEncryption",), b"older")
-    newer = _entry(NOW - 10 * day, NOW + 700 * day,
-                   ("SymmetricKeyEncryption", "KsefTokenEncryption"), b"newer")
+    newer = _entry(
+        NOW - 10 * day, NOW + 700 * day, ("SymmetricKeyEncryption", "KsefTokenEncryption"), b"newer"
+    )
     future = _entry(NOW + day, NOW + 800 * day, ("KsefTokenEncryption",), b"future")
     certs = [expired, symmetric, older, newer, future]
     assert crypto.select_token_encryption_certificate(certs, now=NOW) is newer
@@ -166,8 +182,14 @@ def test_select_by_default_uses_the_current_time():
 def test_load_certificate_forms(person):
     _, cert = person
     pem = cert.public_bytes(serialization.Encoding.PEM)
-    for given in (cert, pem, pem.decode(), _der(cert), base64.b64encode(_der(cert)),
-                  base64.b64encode(_der(cert)).decode()):
+    for given in (
+        cert,
+        pem,
+        pem.decode(),
+        _der(cert),
+        base64.b64encode(_der(cert)),
+        base64.b64encode(_der(cert)).decode(),
+    ):
         assert crypto.load_certificate(given) == cert
     assert crypto.certificate_to_pem(_der(cert)) == pem
     for garbage in (b"", b"\x30\x03\x02\x01\x01", b"hello", "-----BEGIN CERTIFICATE-----\nxx"):
@@ -184,12 +206,17 @@ def test_load_private_key_and_passwords(person):
     loaded = crypto.load_private_key(pem, "tajne hasło")
     assert loaded.private_numbers() == key.private_numbers()
     assert crypto.load_private_key(pem.decode(), b"tajne has\xc5\x82o").key_size == 2048
-    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    der = key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     assert crypto.load_private_key(der).private_numbers() == key.private_numbers()
-    for data, password, code in [(pem, None, "bad_password"), (pem, "wrong", "bad_password"),
-                                 (crypto.private_key_to_pem(key), "x", "bad_password"),
-                                 (b"garbage", None, "bad_key"), (b"", None, "bad_key")]:
+    for data, password, code in [
+        (pem, None, "bad_password"),
+        (pem, "wrong", "bad_password"),
+        (crypto.private_key_to_pem(key), "x", "bad_password"),
+        (b"garbage", None, "bad_key"),
+        (b"", None, "bad_key"),
+    ]:
         with pytest.raises(KsefCryptoError) as info:
             crypto.load_private_key(data, password)
         assert info.value.code == code
@@ -234,8 +261,9 @@ def test_person_certificate_subject(person):
 
 
 def test_pesel_person_certificate_ec():
-    key, cert = crypto.generate_test_certificate(kind="person", key_type="ec",
-                                                 pesel="90010112345", common_name="Anna Nowak")
+    key, cert = crypto.generate_test_certificate(
+        kind="person", key_type="ec", pesel="90010112345", common_name="Anna Nowak"
+    )
     assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
     assert _subject(cert, crypto.OID_SERIAL_NUMBER) == ["PNOPL-90010112345"]
     assert _subject(cert, NameOID.COMMON_NAME) == ["Anna Nowak"]
@@ -254,9 +282,16 @@ def _cert_with(attributes):
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(oid, value) for oid, value in attributes])
     now = datetime.now(timezone.utc)
-    return (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(1).not_valid_before(now)
-            .not_valid_after(now + timedelta(days=1)).sign(key, hashes.SHA256()))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
 
 
 @pytest.mark.parametrize(
@@ -278,7 +313,8 @@ def test_subject_identifier_rules(attributes, expected):
 
 def test_expired_certificate_and_validity():
     _, cert = crypto.generate_test_certificate(
-        "5265877635", not_before=NOW - timedelta(days=100), valid_days=30)
+        "5265877635", not_before=NOW - timedelta(days=100), valid_days=30
+    )
     assert not crypto.certificate_is_valid(cert)
     assert crypto.certificate_is_valid(cert, now=NOW - timedelta(days=90))
     not_before, not_after = crypto.certificate_validity(cert)

@@ -23,8 +23,15 @@ def _kind(func, *args):
 
 @pytest.mark.parametrize(
     "value",
-    ["5265877635", "526-587-76-35", "PL5265877635", "pl 526 587 76 35", " 526\u00a0587\u00a07635 ",
-     "526.587.76.35", 5265877635],
+    [
+        "5265877635",
+        "526-587-76-35",
+        "PL5265877635",
+        "pl 526 587 76 35",
+        " 526\u00a0587\u00a07635 ",
+        "526.587.76.35",
+        5265877635,
+    ],
 )
 def test_normalize_nip_accepts_usual_spellings(value):
     assert normalize_nip(value) == "5265877635"
@@ -52,8 +59,9 @@ def test_normalize_nip_rejects(value, kind):
 
 def test_nip_check_digit_ten_is_never_valid():
     # find a 9-digit prefix whose weighted sum mod 11 is 10: no last digit can make it valid
-    prefix = next(f"{n:09d}" for n in range(123456789, 123999999) if nip_check_digit(f"{n:09d}")
-                  is None)
+    prefix = next(
+        f"{n:09d}" for n in range(123456789, 123999999) if nip_check_digit(f"{n:09d}") is None
+    )
     assert not any(is_valid_nip(prefix + str(d)) for d in range(10))
 
 
@@ -162,8 +170,9 @@ def test_from_token_context_rejects(text, kind):
 
 
 def test_from_token_context_without_checksums_keeps_shape_checks():
-    ctx = ContextIdentifier.from_token_context("internalId-5265877635-12345",
-                                               verify_checksums=False)
+    ctx = ContextIdentifier.from_token_context(
+        "internalId-5265877635-12345", verify_checksums=False
+    )
     assert ctx.value == "5265877635-12345"
     with pytest.raises(KsefIdentifierError):
         ContextIdentifier.from_token_context("nip-12345", verify_checksums=False)

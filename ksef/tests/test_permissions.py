@@ -40,7 +40,9 @@ def test_type_a_permissions_intersects_in_order():
 
 def test_validate_permissions():
     assert validate_permissions(["InvoiceWrite", "InvoiceRead", "InvoiceWrite"]) == (
-        "InvoiceRead", "InvoiceWrite")
+        "InvoiceRead",
+        "InvoiceWrite",
+    )
     assert validate_permissions("Introspection") == ("Introspection",)
     assert validate_permissions(()) == ()
     with pytest.raises(ValueError, match="VatUeManage"):
@@ -64,8 +66,9 @@ def test_validate_permissions():
 )
 def test_permissions_allow(operation, permissions, allowed):
     assert permissions_allow(operation, permissions) is allowed
-    assert missing_for(operation, permissions) == (() if allowed else
-                                                   OPERATION_PERMISSIONS[operation])
+    assert missing_for(operation, permissions) == (
+        () if allowed else OPERATION_PERMISSIONS[operation]
+    )
 
 
 def test_unknown_operation():

@@ -23,8 +23,10 @@ SECRET = "919f704466624ce29cd5ac7b65ded5e7cccc112eee314f2aaa76e02cd16df7b9"
 OFFICIAL = f"{REF}|internalId-5265877635-12345|{SECRET}"  # InternalId check digit is wrong
 GOOD_IID = f"{REF}|internalId-5265877635-12346|{SECRET}"
 NIP_TOKEN = f"{REF}|nip-5265877635|{SECRET}"
-JWT = ("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbi10eXBlIjoiQWNjZXNzVG9rZW4ifQ."
-       "c2lnbmF0dXJlLXBhcnQtb2YtdGhlLWp3dC10b2tlbg")
+JWT = (
+    "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJ0b2tlbi10eXBlIjoiQWNjZXNzVG9rZW4ifQ."
+    "c2lnbmF0dXJlLXBhcnQtb2YtdGhlLWp3dC10b2tlbg"
+)
 KSEF1 = "A1B2C3D4E5F60718293A4B5C6D7E8F90A1B2C3D4E5F60718293A4B5C6D7E8F90"
 SECRETS = (SECRET, SECRET.upper(), KSEF1, KSEF1.lower(), JWT)
 
@@ -56,7 +58,7 @@ def _error(text, **kw):
         f"{REF.lower()}|nip-5265877635|{SECRET}",
         f"{NIP_TOKEN[:50]}\r\n{NIP_TOKEN[50:100]}\n{NIP_TOKEN[100:]}",  # wrapped in an e-mail
         f"{REF} | nip-5265877635 | {SECRET}",
-        f"\"{NIP_TOKEN}\"",
+        f'"{NIP_TOKEN}"',
         f"\u201e{NIP_TOKEN}\u201d",
         f"{REF}|nip-526\u200b5877635|{SECRET}",
         NIP_TOKEN.encode(),
@@ -200,8 +202,10 @@ def test_generate_reference():
         assert REFERENCE_RE.fullmatch(ref) and ref.startswith("20251010-EC-")
         assert ref[12:22] == f"{(12 * 3600 + 30 * 60) * 10_000_000 & ~0xFFF:010X}"
     assert CHALLENGE_RE.fullmatch(generate_reference("CR"))
-    assert re.fullmatch(r"\d{8}-AU-[0-9A-F]{10}-[0-9A-F]{10}-[0-9A-F]{2}",
-                        generate_reference("AU", date(2026, 1, 2)))
+    assert re.fullmatch(
+        r"\d{8}-AU-[0-9A-F]{10}-[0-9A-F]{10}-[0-9A-F]{2}",
+        generate_reference("AU", date(2026, 1, 2)),
+    )
     assert generate_reference("AU", date(2026, 1, 2)).startswith("20260102-AU-0000000000-")
     with pytest.raises(ValueError):
         generate_reference("ec")
