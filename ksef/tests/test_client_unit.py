@@ -13,13 +13,16 @@ from email.utils import format_datetime
 
 import pytest
 import requests
-from client_fixtures import FakeTransport, assert_no_secrets
 
 import ksef
 from ksef import errors
 from ksef.client import DEFAULT_TIMEOUT, KsefClient, KsefTokenFailed, parse_datetime
 from ksef.environments import ENVIRONMENTS
 from ksef.models import AuthInit, AuthorizationPolicy, Identifier
+
+# the helpers module asserts, so have pytest rewrite it before it is first imported
+pytest.register_assert_rewrite("client_fixtures")
+from client_fixtures import FakeTransport, assert_no_secrets  # noqa: E402
 
 BASE = "http://ksef.invalid/v2"
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJ0eXAiOiJBY2Nlc3MifQ.c2lnbmF0dXJlLW9mLXRoZS1qd3Q"

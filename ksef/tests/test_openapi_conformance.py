@@ -17,11 +17,14 @@ import types
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from client_fixtures import FakeTransport, OpenApiRecorder, OpenApiSpec
 
 import ksef
 from ksef.client import KsefClient
 from ksef.models import AuthorizationPolicy, Challenge, Identifier
+
+# the helpers module asserts, so have pytest rewrite it before it is first imported
+pytest.register_assert_rewrite("client_fixtures")
+from client_fixtures import FakeTransport, OpenApiRecorder, OpenApiSpec  # noqa: E402
 
 BASE = "http://ksef.invalid/v2"
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJ0eXAiOiJBY2Nlc3MifQ.c2lnbmF0dXJlLW9mLXRoZS1qd3Q"

@@ -11,18 +11,16 @@ import logging
 import math
 
 import pytest
-from client_fixtures import (  # noqa: F401  (pytest fixtures)
-    assert_no_secrets,
-    http_client,
-    make_client,
-    no_sleep,
-    owner,
-    recorder,
-    spec,
-)
 
 from ksef.errors import KsefAuthFailed, KsefBadRequest, KsefForbidden, KsefUnauthorized
 from ksef.identifiers import ContextIdentifier
+
+# the helpers module asserts, so have pytest rewrite it before it is first imported
+pytest.register_assert_rewrite("client_fixtures")
+from client_fixtures import assert_no_secrets  # noqa: E402
+
+# the shared client fixtures: spec, recorder, make_client, http_client, no_sleep, owner
+pytest_plugins = ["client_fixtures"]
 
 POLL = {"poll_interval": 0.01}
 
@@ -113,7 +111,7 @@ def test_token_lifecycle(http_client, owner, sim, caplog):
 
 
 def test_generated_token_permissions_are_limited_to_the_authors(http_client, owner, sim, test_nip):
-    """26001: a token cannot get permissions its author lacks (owner has no EnforcementOperations)."""
+    """26001: a token cannot get permissions its author lacks (here EnforcementOperations)."""
     with pytest.raises(KsefBadRequest) as refused:
         http_client.generate_token(
             owner.access_token, ["InvoiceRead", "EnforcementOperations"], "Odoo: egzekucja"
