@@ -1,4 +1,5 @@
 from . import secret_vault
+from . import ksef_connection
 from . import res_company
 from . import res_users
 from . import ksef_permission
