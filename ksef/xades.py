@@ -574,7 +574,7 @@ def _signing_certificate(signature, certs):
     return certs[0]
 
 
-def _signature_config(signature, enveloping):
+def _signature_config(signature, certificate):
     from signxml import SignatureMethod
     from signxml.algorithms import DigestAlgorithm
     from signxml.xades import XAdESSignatureConfiguration
@@ -583,15 +583,22 @@ def _signature_config(signature, enveloping):
     if len(references) < 2:
         _fail(
             "bad_signature",
-            "A XAdES signature needs references to the document and to its " "SignedProperties.",
+            "A XAdES signature needs references to the document and to its SignedProperties.",
         )
-    return XAdESSignatureConfiguration(
-        require_x509=True,
-        location="./",
-        expect_references=len(references),
-        signature_methods=frozenset(m for m in SignatureMethod if not m.name.startswith("HMAC")),
-        digest_algorithms=frozenset(DigestAlgorithm),
-    )
+    options = {
+        "require_x509": True,
+        "location": "./",
+        "expect_references": len(references),
+        "signature_methods": frozenset(m for m in SignatureMethod if not m.name.startswith("HMAC")),
+        "digest_algorithms": frozenset(DigestAlgorithm),
+    }
+    fields = {f.name for f in dataclasses.fields(XAdESSignatureConfiguration)}
+    if "verification_time" in fields:
+        # signxml >= 4 also checks the certificate's validity period; the validity is checked
+        # separately (at the caller's ``now``, as bad_certificate), so let signxml check the
+        # signature at a moment the certificate was valid
+        options["verification_time"] = crypto.certificate_validity(certificate)[0]
+    return XAdESSignatureConfiguration(**options)
 
 
 def _signed_request(results):
@@ -608,8 +615,8 @@ def _signed_request(results):
     return None
 
 
-def _verify_signature(root, signature, certificate, enveloping):
-    config = _signature_config(signature, enveloping)
+def _verify_signature(root, signature, certificate):
+    config = _signature_config(signature, certificate)
     pem = certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
     try:
         # validate_schema=False: libxml2 cannot hold the 20-byte X509SerialNumber of real
@@ -660,7 +667,7 @@ def verify_signed_auth_request(xml, *, now=None) -> VerifiedAuthRequest:
         _fail("schema", "The signature must be the last element of AuthTokenRequest.")
     certs = _embedded_certificates(signature)
     certificate = _signing_certificate(signature, certs)
-    results = _verify_signature(root, signature, certificate, enveloping)
+    results = _verify_signature(root, signature, certificate)
     _check_key_strength(certificate)
     if not crypto.certificate_is_valid(certificate, now):
         _fail(
