@@ -183,6 +183,15 @@ def _reference_path(reference_number):
     return quote(reference_number, safe="")
 
 
+def _check_timeout(timeout):
+    """Refuse a timeout that would let a call hang: ``None``, or a non-positive part."""
+    parts = timeout if isinstance(timeout, tuple) else (timeout,)
+    if len(parts) not in (1, 2) or not all(
+        isinstance(p, int | float) and not isinstance(p, bool) and p > 0 for p in parts
+    ):
+        raise ValueError("a KSeF client needs a positive timeout or (connect, read) pair")
+
+
 def _to_json(value, what):
     """JSON of a ``ContextIdentifier`` / ``Identifier`` / ``AuthorizationPolicy`` or a dict."""
     if isinstance(value, dict):
@@ -266,6 +275,10 @@ class _Reader:
             raise _bad_body(self._where, f"field {key} is not a list of strings")
         return tuple(values)
 
+    @property
+    def where(self):
+        return self._where
+
     def when(self, key, *, required=True):
         value = self.get(key, str, required=required)
         try:
@@ -291,7 +304,7 @@ def _public_key_certificate(r):
     try:
         der = base64.b64decode(r.get("certificate"), validate=True)
     except (binascii.Error, ValueError):
-        raise _bad_body(r._where, "field certificate is not base64") from None
+        raise _bad_body(r.where, "field certificate is not base64") from None
     return PublicKeyCertificate(
         certificate_der=der,
         valid_from=r.when("validFrom"),
@@ -500,7 +513,7 @@ class KsefClient:
     :param base_url_or_env: ``'test'``, ``'demo'``, ``'prod'`` or an explicit base URL ending
         in ``/v2`` (e.g. a local simulator)
     :param timeout: ``(connect, read)`` seconds or one number, applied to every call; ``None``
-        is refused so that no call can hang forever
+        (or a ``None`` part) is refused so that no call can hang forever
     :param session: a :class:`requests.Session` to send through (connection reuse, or an
         in-process simulator adapter); by default the client creates and owns one
     :param problem_details: ask KSeF for RFC 7807 error bodies (``X-Error-Format:
@@ -518,8 +531,7 @@ class KsefClient:
         problem_details=False,
         user_agent=None,
     ):
-        if timeout is None:
-            raise ValueError("a KSeF client needs a timeout")
+        _check_timeout(timeout)
         self.base_url = _resolve_base_url(base_url_or_env)
         self.timeout = timeout
         self.problem_details = bool(problem_details)
@@ -1084,7 +1096,8 @@ class KsefClient:
     ):
         """Full KSeF-token authentication: challenge, submit, poll the status, redeem.
 
-        :param token: the full KSeF token string as pasted (whitespace is trimmed)
+        :param token: the full KSeF token string as pasted (whitespace is trimmed), or a
+            ``tokens.ParsedToken``
         :param context: the context to act in; default the token's own context
         :param authorization_policy: optional ``AuthorizationPolicy`` (IP restrictions)
         :param poll_interval: seconds between status polls
@@ -1101,7 +1114,10 @@ class KsefClient:
 
         # KSeF issued the token: only its shape matters here (the official example even has
         # an InternalId whose check digit is wrong); strict checks belong to the import UI.
-        parsed = tokens.parse_token(token, verify_checksums=False)
+        if isinstance(token, tokens.ParsedToken):
+            parsed = token
+        else:
+            parsed = tokens.parse_token(token, verify_checksums=False)
         if context is None:
             context = parsed.context
         challenge = self.get_challenge()

@@ -296,7 +296,9 @@ def make_client(sim_server, recorder):
     sessions = []
 
     def make(**kwargs):
-        session = recorder.install(requests.Session())
+        session = requests.Session()
+        session.trust_env = False  # never through an environment proxy: 127.0.0.1 only
+        recorder.install(session)
         sessions.append(session)
         kwargs.setdefault("timeout", (2, 5))
         return KsefClient(sim_server.base_url, session=session, **kwargs)

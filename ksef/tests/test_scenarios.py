@@ -274,8 +274,16 @@ def test_auth_sessions_list_and_revoke(http_client, auth, sim, test_nip):
         http_client.refresh_access_token(first.refresh_token)
 
 
+def test_a_parsed_token_authenticates_too(http_client, sim, test_nip, no_sleep):
+    from ksef.tokens import parse_token
+
+    parsed = parse_token(sim.create_token(test_nip, test_nip, ["InvoiceRead"], "Odoo parsed"))
+    tokens = http_client.authenticate_with_ksef_token(parsed, sleep=no_sleep, **POLL)
+    assert http_client.get_token(tokens.access_token, parsed.reference_number).status == "Active"
+
+
 def test_personal_grants_of_a_token_session(http_client, auth, sim, test_nip):
-    token = sim.create_token(test_nip, test_nip, ["InvoiceRead", "CredentialsRead"], "Odoo")
+    token = sim.create_token(test_nip, test_nip, ["InvoiceRead", "CredentialsRead"], "Odoo grants")
     session = auth(token)
     names = http_client.query_personal_grants(
         session.access_token, context=ContextIdentifier.nip(test_nip)
