@@ -504,6 +504,25 @@ def _error_for(response, method, path, secrets):
     return cls.get(status, KsefApiError)(message, **common)
 
 
+def _encode_body(json_body, xml_body):
+    """``(bytes or None, content type or None)`` of a request body."""
+    if json_body is not None:
+        return json.dumps(json_body, ensure_ascii=False).encode("utf-8"), "application/json"
+    if xml_body is not None:
+        return xml_body, "application/xml"
+    return None, None
+
+
+def _log_response(method, path, response, started, ok):
+    """One line per answer: method, path, status, elapsed (never headers or bodies)."""
+    elapsed_ms = (time.monotonic() - started) * 1000
+    level = logging.DEBUG if ok else logging.INFO
+    _logger.log(level, "KSeF %s %s -> %s (%.0f ms)", method, path, response.status_code, elapsed_ms)
+    warning = response.headers.get("X-System-Warning")
+    if warning:
+        _logger.warning("KSeF system warning on %s %s: %s", method, path, _redact(warning))
+
+
 # --- the client -------------------------------------------------------------------------------
 
 
@@ -578,20 +597,8 @@ class KsefClient:
         :raises KsefApiError: a 4xx answer (the subclass matching the status)
         :raises KsefServerError: a 5xx, 1xx or 3xx answer
         """
-        request_headers = {"Accept": "application/json", "User-Agent": self.user_agent}
-        if self.problem_details:
-            request_headers["X-Error-Format"] = "problem-details"
-        if bearer:
-            request_headers["Authorization"] = f"Bearer {bearer}"
-        data = None
-        if json_body is not None:
-            data = json.dumps(json_body, ensure_ascii=False).encode("utf-8")
-            request_headers["Content-Type"] = "application/json"
-        elif xml_body is not None:
-            data = xml_body
-            request_headers["Content-Type"] = "application/xml"
-        request_headers.update(headers or {})
-        secrets = (bearer, *secrets)
+        data, content_type = _encode_body(json_body, xml_body)
+        request_headers = self._headers(bearer, content_type, headers)
         started = time.monotonic()
         try:
             response = self.session.request(
@@ -607,22 +614,22 @@ class KsefClient:
             raise self._transport_error(method, path, started, "timeout", exc) from None
         except requests.RequestException as exc:
             raise self._transport_error(method, path, started, "connection", exc) from None
-        elapsed_ms = (time.monotonic() - started) * 1000
         ok = 200 <= response.status_code < 300
-        _logger.log(
-            logging.DEBUG if ok else logging.INFO,
-            "KSeF %s %s -> %s (%.0f ms)",
-            method,
-            path,
-            response.status_code,
-            elapsed_ms,
-        )
-        warning = response.headers.get("X-System-Warning")
-        if warning:
-            _logger.warning("KSeF system warning on %s %s: %s", method, path, _redact(warning))
+        _log_response(method, path, response, started, ok)
         if not ok:
-            raise _error_for(response, method, path, secrets)
+            raise _error_for(response, method, path, (bearer, *secrets))
         return response
+
+    def _headers(self, bearer, content_type, extra):
+        headers = {"Accept": "application/json", "User-Agent": self.user_agent}
+        if self.problem_details:
+            headers["X-Error-Format"] = "problem-details"
+        if bearer:
+            headers["Authorization"] = f"Bearer {bearer}"
+        if content_type:
+            headers["Content-Type"] = content_type
+        headers.update(extra or {})
+        return headers
 
     @staticmethod
     def _transport_error(method, path, started, kind, exc):
