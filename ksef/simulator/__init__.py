@@ -20,6 +20,14 @@ from .config import DEFAULT_RATE_LIMITS, SimulatorConfig, fast_test_config
 from .server import SimulatorServer, serve
 
 __all__ = [
-    "KsefSimulator", "SimulatorConfig", "fast_test_config", "DEFAULT_RATE_LIMITS", "Clock",
-    "SimulatorServer", "serve", "WsgiAdapter", "in_process_session", "SANDBOX_BASE_URL",
+    "KsefSimulator",
+    "SimulatorConfig",
+    "fast_test_config",
+    "DEFAULT_RATE_LIMITS",
+    "Clock",
+    "SimulatorServer",
+    "serve",
+    "WsgiAdapter",
+    "in_process_session",
+    "SANDBOX_BASE_URL",
 ]

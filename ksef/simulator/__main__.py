@@ -13,7 +13,7 @@ import sys
 
 from .app import KsefSimulator
 from .config import SimulatorConfig
-from .server import _Server
+from .server import serve
 
 DEMO_NIP = "5265877635"
 
@@ -35,10 +35,29 @@ def build_demo_simulator():
         token_revocation_delay=_float_env("KSEF_SIM_TOKEN_DELAY", 2.0),
     )
     sim = KsefSimulator(config)
-    token = sim.create_token(DEMO_NIP, DEMO_NIP, ["InvoiceRead", "InvoiceWrite"],
-                             description="Token demo (symulator)")
+    token = sim.create_token(
+        DEMO_NIP, DEMO_NIP, ["InvoiceRead", "InvoiceWrite"], description="Token demo (symulator)"
+    )
     sim.seed_invoices(DEMO_NIP, 5)
     return sim, token
+
+
+def banner(base, token):
+    """The start-up text: where the simulator listens and how to authenticate."""
+    return "\n".join(
+        [
+            f"KSeF simulator (API 2.6, Test semantics) at {base}",
+            f"Demo context: NIP {DEMO_NIP} (owner = any self-signed certificate with serialNumber "
+            f"TINPL-{DEMO_NIP} or organizationIdentifier VATPL-{DEMO_NIP}).",
+            "Demo KSeF token (InvoiceRead, InvoiceWrite) - a local test value, not a secret:",
+            f"  {token}",
+            "Authenticate with it: POST /auth/challenge, GET /security/public-key-certificates,",
+            "  encrypt '<token>|<timestampMs>' with RSA-OAEP-SHA256, POST /auth/ksef-token,",
+            "  poll GET /auth/{referenceNumber}, POST /auth/token/redeem; e.g. in Python:",
+            f"  KsefClient('{base}').authenticate_with_ksef_token('<token>')",
+            "",
+        ]
+    )
 
 
 def main(argv=None):
@@ -47,27 +66,15 @@ def main(argv=None):
     try:
         port = int(os.environ.get("PORT", "8090"))
     except ValueError:
-        print("PORT must be a number", file=sys.stderr)
+        sys.stderr.write("PORT must be a number\n")
         return 2
     sim, token = build_demo_simulator()
-    server = _Server((host, port), sim, verbose=True)
-    base = f"http://{host}:{server.server_address[1]}/v2"
-    print(f"KSeF simulator (API 2.6, Test semantics) at {base}")
-    print(f"Demo context: NIP {DEMO_NIP} (owner = any self-signed certificate with "
-          f"serialNumber TINPL-{DEMO_NIP} or organizationIdentifier VATPL-{DEMO_NIP}).")
-    print("Demo KSeF token (InvoiceRead, InvoiceWrite) - local test value, not a secret:")
-    print(f"  {token}")
-    print("Authenticate with it: POST /auth/challenge, GET /security/public-key-certificates,")
-    print("  encrypt '<token>|<timestampMs>' with RSA-OAEP-SHA256, POST /auth/ksef-token,")
-    print("  poll GET /auth/{referenceNumber}, POST /auth/token/redeem; e.g. in Python:")
-    print(f"  KsefClient('{base}').authenticate_with_ksef_token('<token>')")
-    sys.stdout.flush()
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
+
+    def ready(base):
+        sys.stdout.write(banner(base, token))
+        sys.stdout.flush()
+
+    serve(host, port, sim, verbose=True, on_ready=ready)
     return 0
 
 

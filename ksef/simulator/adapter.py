@@ -44,7 +44,8 @@ class WsgiAdapter(BaseAdapter):
         status, headers, body, drop = result
         if drop:
             raise requests.exceptions.ConnectionError(
-                "Connection aborted: the KSeF simulator dropped the connection", request=request)
+                "Connection aborted: the KSeF simulator dropped the connection", request=request
+            )
         return self._response(request, status, headers, body)
 
     def _handle_with_timeout(self, environ, timeout, request):
@@ -58,7 +59,8 @@ class WsgiAdapter(BaseAdapter):
         worker.join(timeout)
         if worker.is_alive():  # the simulator goes on and acts, like a slow real server
             raise requests.exceptions.ReadTimeout(
-                f"Read timed out (in-process simulator, timeout={timeout})", request=request)
+                f"Read timed out (in-process simulator, timeout={timeout})", request=request
+            )
         return box["result"]
 
     def _environ(self, request):
@@ -66,11 +68,13 @@ class WsgiAdapter(BaseAdapter):
         body = request.body or b""
         if isinstance(body, str):
             body = body.encode("utf-8")
-        elif not isinstance(body, (bytes, bytearray)):
+        elif not isinstance(body, bytes | bytearray):
             if hasattr(body, "read"):
                 body = body.read()
             else:
-                body = b"".join(part if isinstance(part, bytes) else str(part).encode("utf-8") for part in body)
+                body = b"".join(
+                    part if isinstance(part, bytes) else str(part).encode("utf-8") for part in body
+                )
         environ = {
             "REQUEST_METHOD": request.method.upper(),
             "PATH_INFO": url.path or "/",

@@ -27,7 +27,6 @@ from . import auth, errors, queries, tokens
 from .clock import Clock, iso
 from .config import SimulatorConfig
 from .faults import Faults
-from .web import REASONS, Request, Response, headers_from_environ, parse_query, read_body
 from .keys import make_published_key
 from .ratelimit import RateLimiter
 from .state import (
@@ -39,6 +38,7 @@ from .state import (
     as_subject,
     context_problem,
 )
+from .web import REASONS, Request, Response, headers_from_environ, parse_query, read_body
 
 _log = logging.getLogger(__name__)
 
@@ -59,19 +59,25 @@ class Route:
 
 def _route(method, template, handler, auth=(), group="other", required=()):
     pattern = "^" + re.escape(template).replace(re.escape("{ref}"), REF) + "$"
-    return Route(method, template, re.compile(pattern), handler, tuple(auth), group, tuple(required))
+    return Route(
+        method, template, re.compile(pattern), handler, tuple(auth), group, tuple(required)
+    )
 
 
 ACCESS = ("access",)
 ROUTES = (
     _route("POST", "/auth/challenge", auth.challenge, group="public"),
-    _route("GET", "/security/public-key-certificates", auth.public_key_certificates, group="public"),
+    _route(
+        "GET", "/security/public-key-certificates", auth.public_key_certificates, group="public"
+    ),
     _route("POST", "/auth/xades-signature", auth.xades_signature, group="public"),
     _route("POST", "/auth/ksef-token", auth.ksef_token, group="public"),
     _route("POST", "/auth/token/redeem", auth.redeem, auth=("operation",), group="public"),
     _route("POST", "/auth/token/refresh", auth.refresh, auth=("refresh",), group="public"),
     _route("GET", "/auth/sessions", auth.list_sessions, auth=ACCESS),
-    _route("DELETE", "/auth/sessions/current", auth.revoke_current_session, auth=("access", "refresh")),
+    _route(
+        "DELETE", "/auth/sessions/current", auth.revoke_current_session, auth=("access", "refresh")
+    ),
     _route("DELETE", "/auth/sessions/{ref}", auth.revoke_session, auth=ACCESS),
     _route("GET", "/auth/{ref}", auth.auth_status, auth=("operation",), group="public"),
     _route("POST", "/tokens", tokens.generate, auth=ACCESS),
@@ -79,11 +85,22 @@ ROUTES = (
     _route("GET", "/tokens/{ref}", tokens.get_token, auth=ACCESS),
     _route("DELETE", "/tokens/{ref}", tokens.revoke, auth=ACCESS),
     _route("POST", "/permissions/query/personal/grants", queries.personal_grants, auth=ACCESS),
-    _route("POST", "/permissions/persons/grants", queries.grant_persons, auth=ACCESS,
-           required=("CredentialsManage",)),
+    _route(
+        "POST",
+        "/permissions/persons/grants",
+        queries.grant_persons,
+        auth=ACCESS,
+        required=("CredentialsManage",),
+    ),
     _route("GET", "/permissions/operations/{ref}", queries.permission_operation, auth=ACCESS),
-    _route("POST", "/invoices/query/metadata", queries.query_metadata, auth=ACCESS,
-           group="invoiceMetadata", required=("InvoiceRead",)),
+    _route(
+        "POST",
+        "/invoices/query/metadata",
+        queries.query_metadata,
+        auth=ACCESS,
+        group="invoiceMetadata",
+        required=("InvoiceRead",),
+    ),
     _route("GET", "/rate-limits", queries.rate_limits, auth=ACCESS),
 )
 
@@ -137,7 +154,15 @@ class KsefSimulator:
                 raise
             except Exception:  # a broken client stream
                 raise errors.validation("Nie można odczytać treści żądania.") from None
-            path = full_path[len(PREFIX):] if full_path.startswith(PREFIX + "/") else None
+            path = full_path[len(PREFIX) :] if full_path.startswith(PREFIX + "/") else None
+            route, params, routing_error = None, {}, None
+            try:
+                if path is None:
+                    raise errors.NotFound("no such path")
+                route, params = self._match(method, path)
+                route_key = f"{method} {route.template}"
+            except errors.SimError as exc:
+                routing_error = exc
             for fault in self.faults.take(method, path or full_path):
                 if fault.kind == "latency":
                     time.sleep(fault.delay)
@@ -148,23 +173,34 @@ class KsefSimulator:
                     return 0, [], b"", True
                 elif fault.kind == "drop_after":
                     drop_after = True
-            if path is None:
-                raise errors.NotFound("no such path")
-            route, params = self._match(method, path)
-            route_key = f"{method} {route.template}"
-            req = Request(method=method, path=path, full_path=full_path, query=query, headers=headers,
-                          body=body, client_ip=client_ip, body_too_large=too_large, params=params)
+            if routing_error is not None:
+                raise routing_error
+            req = Request(
+                method=method,
+                path=path,
+                full_path=full_path,
+                query=query,
+                headers=headers,
+                body=body,
+                client_ip=client_ip,
+                body_too_large=too_large,
+                params=params,
+            )
             with self._lock:
                 response = self._dispatch(route, req)
             status, out_headers, out_body = self._render(response)
         except errors.SimError as exc:
             status, out_headers, out_body = errors.render(
-                exc, instance=instance, problem_details=problem, timestamp=iso(self.clock.now()))
+                exc, instance=instance, problem_details=problem, timestamp=iso(self.clock.now())
+            )
         except Exception:  # never leak a traceback to the client
             _log.exception("simulator handler failed for %s", route_key)
             status, out_headers, out_body = errors.render(
-                errors.validation("Nie można przetworzyć żądania."), instance=instance,
-                problem_details=problem, timestamp=iso(self.clock.now()))
+                errors.validation("Nie można przetworzyć żądania."),
+                instance=instance,
+                problem_details=problem,
+                timestamp=iso(self.clock.now()),
+            )
         self._record(route_key, status, client_ip)
         out_headers.append(("Content-Length", str(len(out_body))))
         return status, out_headers, out_body, drop_after
@@ -198,10 +234,13 @@ class KsefSimulator:
         if route.required and req.principal is not None:
             present = req.principal.permissions
             if not present.intersection(route.required):
-                raise errors.Forbidden("missing-permissions", {
-                    "requiredAnyOfPermissions": list(route.required),
-                    "presentPermissions": sorted(present),
-                })
+                raise errors.Forbidden(
+                    "missing-permissions",
+                    {
+                        "requiredAnyOfPermissions": list(route.required),
+                        "presentPermissions": sorted(present),
+                    },
+                )
         return route.handler(self, req)
 
     def _rate_limit(self, route, req):
@@ -222,7 +261,11 @@ class KsefSimulator:
         if response.body is None:
             return response.status, headers, b""
         headers.append(("Content-Type", "application/json; charset=utf-8"))
-        return response.status, headers, json.dumps(response.body, ensure_ascii=False).encode("utf-8")
+        return (
+            response.status,
+            headers,
+            json.dumps(response.body, ensure_ascii=False).encode("utf-8"),
+        )
 
     def _record(self, route_key, status, client_ip):
         with self._lock:
@@ -234,7 +277,9 @@ class KsefSimulator:
     def prune_challenges(self, now):
         if len(self.state.challenges) > 5000:
             ttl = self.config.challenge_ttl
-            for value in [v for v, c in self.state.challenges.items() if now - c.created > ttl or c.used]:
+            for value in [
+                v for v, c in self.state.challenges.items() if now - c.created > ttl or c.used
+            ]:
                 del self.state.challenges[value]
 
     def prune_access(self, now):
@@ -267,7 +312,7 @@ class KsefSimulator:
             self._limiter.reset()
 
     def rotate_key(self, *, retire_old=True):
-        """Publish a new encryption key; the old one is withdrawn (-> 21470) unless told otherwise."""
+        """Publish a new encryption key; the old one is withdrawn (21470) unless told otherwise."""
         from cryptography.hazmat.primitives.asymmetric import rsa
 
         new = make_published_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
@@ -295,20 +340,27 @@ class KsefSimulator:
         if isinstance(permissions, str):
             permissions = [permissions]
         with self._lock:
-            return self.state.remove_grants(context, subject, None if permissions is None else set(permissions))
+            return self.state.remove_grants(
+                context, subject, None if permissions is None else set(permissions)
+            )
 
     def link_person(self, nip, pesel):
-        """NIP–PESEL link: the person ``pesel`` becomes an owner of ``nip`` (and author-equivalent)."""
+        """NIP–PESEL link: person ``pesel`` becomes an owner of ``nip`` (and author-equivalent)."""
         with self._lock:
             self.state.person_links[pesel] = nip
 
     def permissions_of(self, context, subject):
         """The permissions ``subject`` currently holds in ``context`` (sorted list)."""
         with self._lock:
-            return sorted(self.state.permissions_of(as_subject(subject), self._context(context),
-                                                    self.config.owner_permissions))
+            return sorted(
+                self.state.permissions_of(
+                    as_subject(subject), self._context(context), self.config.owner_permissions
+                )
+            )
 
-    def create_token(self, context, author, permissions, description="Token z aplikacji webowej", status="Active"):
+    def create_token(
+        self, context, author, permissions, description="Token z aplikacji webowej", status="Active"
+    ):
         """Create a token as the Ministry's web app would; return the full token string."""
         context, author = self._context(context), as_subject(author)
         if context[0] not in ("Nip", "InternalId"):
@@ -320,7 +372,9 @@ class KsefSimulator:
         if status not in TOKEN_STATUSES:
             raise ValueError(f"unknown token status {status!r}")
         with self._lock:
-            _record, token = tokens.create_token_record(self, context, author, permissions, description, status=status)
+            _record, token = tokens.create_token_record(
+                self, context, author, permissions, description, status=status
+            )
         return token
 
     def set_token_status(self, reference, status, details=()):
@@ -345,14 +399,19 @@ class KsefSimulator:
         context = self._context(context)
         with self._lock:
             now = self.clock.now()
-            records = sorted((r for r in self.state.tokens.values() if r.context == context),
-                             key=lambda r: (r.created, r.seq), reverse=True)
+            records = sorted(
+                (r for r in self.state.tokens.values() if r.context == context),
+                key=lambda r: (r.created, r.seq),
+                reverse=True,
+            )
             return [r.to_json(now) for r in records]
 
     def add_invoice(self, seller_nip, buyer_nip=None, **fields):
         """Store invoice metadata (see :func:`.queries.make_invoice` for ``fields``); return it."""
         with self._lock:
-            invoice = queries.make_invoice(seller_nip, buyer_nip=buyer_nip, now=self.clock.now(), **fields)
+            invoice = queries.make_invoice(
+                seller_nip, buyer_nip=buyer_nip, now=self.clock.now(), **fields
+            )
             self.state.invoices.append(invoice)
             return dict(invoice)
 

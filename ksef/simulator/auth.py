@@ -23,9 +23,9 @@ import json
 import logging
 import secrets
 
+from ..models import Identifier
 from . import errors, jwt
 from .clock import iso
-from .web import Request, Response, b64decode_strict, require_obj, require_str
 from .state import (
     CHALLENGE_RE,
     REFERENCE_RE,
@@ -33,12 +33,11 @@ from .state import (
     AuthOperation,
     ChallengeRecord,
     as_context,
-    context_json,
     context_problem,
     new_reference,
     parse_token_string,
 )
-from ..models import Identifier
+from .web import Request, Response, b64decode_strict, require_obj, require_str
 
 _log = logging.getLogger(__name__)
 
@@ -47,15 +46,30 @@ SUCCESS = (200, "Uwierzytelnianie zakończone sukcesem")
 FAILED = "Uwierzytelnianie zakończone niepowodzeniem"
 BAD_TOKEN = "Uwierzytelnianie zakończone niepowodzeniem z powodu błędnego tokenu"
 BAD_CERT = "Uwierzytelnianie zakończone niepowodzeniem z powodu błędu certyfikatu"
-REVOKED = (425, "Uwierzytelnienie unieważnione",
-           ("Uwierzytelnienie i powiązane refresh tokeny zostały unieważnione przez użytkownika",))
+REVOKED = (
+    425,
+    "Uwierzytelnienie unieważnione",
+    ("Uwierzytelnienie i powiązane refresh tokeny zostały unieważnione przez użytkownika",),
+)
 
 METHODS = {
     "Token": ("Token", {"category": "Token", "code": "token.ksef", "displayName": "Token KSeF"}),
-    "QualifiedSignature": ("QualifiedSignature", {
-        "category": "XadesSignature", "code": "xades.qualified-signature", "displayName": "Podpis kwalifikowany"}),
-    "QualifiedSeal": ("QualifiedSeal", {
-        "category": "XadesSignature", "code": "xades.qualified-seal", "displayName": "Pieczęć kwalifikowana"}),
+    "QualifiedSignature": (
+        "QualifiedSignature",
+        {
+            "category": "XadesSignature",
+            "code": "xades.qualified-signature",
+            "displayName": "Podpis kwalifikowany",
+        },
+    ),
+    "QualifiedSeal": (
+        "QualifiedSeal",
+        {
+            "category": "XadesSignature",
+            "code": "xades.qualified-seal",
+            "displayName": "Pieczęć kwalifikowana",
+        },
+    ),
 }
 
 #: KsefXmlError.kind -> KSeF exception code of POST /auth/xades-signature
@@ -203,7 +217,9 @@ def validate_allowed_ips(policy):
                     raise ValueError
                 check(value)
             except ValueError:
-                raise errors.validation(f"Nieprawidłowa wartość w polu allowedIps.{name}.") from None
+                raise errors.validation(
+                    f"Nieprawidłowa wartość w polu allowedIps.{name}."
+                ) from None
         result[name] = list(values)
     return result if any(result.values()) else None
 
@@ -225,15 +241,20 @@ def _bad():
 def challenge(sim, req):
     now = sim.clock.now()
     value = new_reference("CR", now)
-    record = ChallengeRecord(value=value, created=now, timestamp_ms=int(now * 1000), client_ip=req.client_ip)
+    record = ChallengeRecord(
+        value=value, created=now, timestamp_ms=int(now * 1000), client_ip=req.client_ip
+    )
     sim.state.challenges[value] = record
     sim.prune_challenges(now)
-    return Response(200, {
-        "challenge": value,
-        "timestamp": iso(record.timestamp_ms / 1000),
-        "timestampMs": record.timestamp_ms,
-        "clientIp": req.client_ip,
-    })
+    return Response(
+        200,
+        {
+            "challenge": value,
+            "timestamp": iso(record.timestamp_ms / 1000),
+            "timestampMs": record.timestamp_ms,
+            "clientIp": req.client_ip,
+        },
+    )
 
 
 def public_key_certificates(sim, req):
@@ -256,7 +277,9 @@ def _consume_challenge(sim, value):
     return record
 
 
-def _new_operation(sim, req, *, context, method, subject, outcome, token_reference=None, allowed_ips=None):
+def _new_operation(
+    sim, req, *, context, method, subject, outcome, token_reference=None, allowed_ips=None
+):
     now = sim.clock.now()
     code, description, *details = outcome
     method_name, info = METHODS[method]
@@ -277,10 +300,13 @@ def _new_operation(sim, req, *, context, method, subject, outcome, token_referen
     )
     sim.state.operations[operation.reference_number] = operation
     token, _jti, valid_until = issue(sim, "OperationToken", operation, sim.config.operation_ttl)
-    return Response(202, {
-        "referenceNumber": operation.reference_number,
-        "authenticationToken": {"token": token, "validUntil": iso(valid_until)},
-    })
+    return Response(
+        202,
+        {
+            "referenceNumber": operation.reference_number,
+            "authenticationToken": {"token": token, "validUntil": iso(valid_until)},
+        },
+    )
 
 
 def _permission_outcome(sim, subject, context):
@@ -306,7 +332,7 @@ def xades_signature(sim, req):
     from ..errors import KsefXmlError
 
     try:
-        verified = xades.verify_signed_auth_request(req.body)
+        verified = xades.verify_signed_auth_request(req.body, now=sim.clock.datetime())
     except KsefXmlError as exc:
         code = XML_ERROR_CODES.get(getattr(exc, "kind", None), 9101)
         raise errors.bad_request(code, exc.message) from None
@@ -335,13 +361,24 @@ def xades_signature(sim, req):
             raise errors.bad_request(21115, "Certyfikat nie zawiera identyfikatora NIP ani PESEL.")
     method = "QualifiedSeal" if _is_seal(certificate) else "QualifiedSignature"
 
-    outcome = _certificate_outcome(sim, certificate, verify_chain) or _permission_outcome(sim, subject, context)
+    outcome = _certificate_outcome(sim, certificate, verify_chain) or _permission_outcome(
+        sim, subject, context
+    )
     policy = getattr(verified, "authorization_policy", None)
     allowed_ips = None
     if policy:
-        allowed_ips = validate_allowed_ips(policy.to_json() if hasattr(policy, "to_json") else policy)
-    return _new_operation(sim, req, context=context, method=method, subject=subject, outcome=outcome,
-                          allowed_ips=allowed_ips)
+        allowed_ips = validate_allowed_ips(
+            policy.to_json() if hasattr(policy, "to_json") else policy
+        )
+    return _new_operation(
+        sim,
+        req,
+        context=context,
+        method=method,
+        subject=subject,
+        outcome=outcome,
+        allowed_ips=allowed_ips,
+    )
 
 
 def _x509(certificate):
@@ -377,7 +414,11 @@ def _is_seal(certificate):
 
 
 def _certificate_outcome(sim, certificate, verify_chain):
-    """Status 460 for a certificate that is not valid now, or self-signed with chain checks on."""
+    """Status 460 for a self-signed certificate when the chain must be verified.
+
+    (A certificate outside its validity at the simulator's time is refused earlier by
+    :func:`ksef.xades.verify_signed_auth_request`, which raises ``bad_certificate`` -> 21115.)
+    """
     if certificate is None:
         return None
     import datetime
@@ -412,7 +453,9 @@ def ksef_token(sim, req):
     context = (ctype, cvalue)
 
     if key_id is not None:
-        key = next((k for k in sim.published_keys if k.public_key_id == key_id and not k.retired), None)
+        key = next(
+            (k for k in sim.published_keys if k.public_key_id == key_id and not k.retired), None
+        )
         if key is None:
             raise errors.bad_request(21470, f"Klucz o identyfikatorze {key_id} nie jest wspierany.")
     else:
@@ -434,7 +477,11 @@ def ksef_token(sim, req):
         else:
             reference, token_context, secret = parsed
             token_record = sim.state.tokens.get(reference)
-            if token_record is None or not token_record.secret_matches(secret) or token_record.context != token_context:
+            if (
+                token_record is None
+                or not token_record.secret_matches(secret)
+                or token_record.context != token_context
+            ):
                 token_record, outcome = None, (450, BAD_TOKEN, ("Nieprawidłowy token",))
     if outcome is None:
         status = token_record.effective_status(sim.clock.now())
@@ -449,8 +496,15 @@ def ksef_token(sim, req):
             token_record.last_use = sim.clock.now()
     subject = token_record.author if token_record else None
     return _new_operation(
-        sim, req, context=context, method="Token", subject=subject, outcome=outcome,
-        token_reference=token_record.reference_number if token_record and outcome[0] == 200 else None,
+        sim,
+        req,
+        context=context,
+        method="Token",
+        subject=subject,
+        outcome=outcome,
+        token_reference=token_record.reference_number
+        if token_record and outcome[0] == 200
+        else None,
         allowed_ips=allowed_ips,
     )
 
@@ -492,7 +546,10 @@ def auth_status(sim, req):
     operation = req.principal.operation
     if operation.reference_number != reference:
         raise errors.bad_request(
-            21304, f"Operacja uwierzytelniania o numerze referencyjnym {reference} nie została znaleziona.")
+            21304,
+            f"Operacja uwierzytelniania o numerze referencyjnym {reference} "
+            "nie została znaleziona.",
+        )
     if sim.clock.now() - operation.created > sim.config.auth_retention:
         raise errors.Gone()
     return Response(200, operation_json(sim, operation))
@@ -500,7 +557,9 @@ def auth_status(sim, req):
 
 def session_permissions(sim, operation):
     """Current effective permissions of a session (token: requested ∩ author's)."""
-    held = sim.state.permissions_of(operation.subject, operation.context, sim.config.owner_permissions)
+    held = sim.state.permissions_of(
+        operation.subject, operation.context, sim.config.owner_permissions
+    )
     if operation.token_reference:
         token = sim.state.tokens.get(operation.token_reference)
         held &= set(token.permissions) if token else set()
@@ -510,8 +569,10 @@ def session_permissions(sim, operation):
 def _issue_access(sim, operation):
     token, jti, valid_until = issue(sim, "ContextToken", operation, sim.config.access_ttl)
     sim.state.access[jti] = AccessGrant(
-        session=operation.reference_number, context=operation.context,
-        permissions=session_permissions(sim, operation), expires=valid_until,
+        session=operation.reference_number,
+        context=operation.context,
+        permissions=session_permissions(sim, operation),
+        expires=valid_until,
     )
     sim.prune_access(sim.clock.now())
     return {"token": token, "validUntil": iso(valid_until)}
@@ -521,7 +582,11 @@ def _token_revoked(sim, operation):
     if not operation.token_reference:
         return False
     token = sim.state.tokens.get(operation.token_reference)
-    return token is None or token.effective_status(sim.clock.now()) in ("Revoking", "Revoked", "Failed")
+    return token is None or token.effective_status(sim.clock.now()) in (
+        "Revoking",
+        "Revoked",
+        "Failed",
+    )
 
 
 def redeem(sim, req):
@@ -529,9 +594,14 @@ def redeem(sim, req):
     code, _description, _details = _status_triplet(sim, operation)
     if operation.redeemed:
         raise errors.bad_request(
-            21301, f"Tokeny dla operacji uwierzytelniania {operation.reference_number} zostały już pobrane.")
+            21301,
+            f"Tokeny dla operacji uwierzytelniania {operation.reference_number} "
+            "zostały już pobrane.",
+        )
     if code != 200:
-        raise errors.bad_request(21301, f"Status uwierzytelniania ({code}) nie pozwala na pobranie tokenów.")
+        raise errors.bad_request(
+            21301, f"Status uwierzytelniania ({code}) nie pozwala na pobranie tokenów."
+        )
     if _token_revoked(sim, operation):
         raise errors.bad_request(21301, "Token KSeF został unieważniony.")
     operation.redeemed = True
@@ -539,7 +609,13 @@ def redeem(sim, req):
     refresh_token, jti, valid_until = issue(sim, "RefreshToken", operation, sim.config.refresh_ttl)
     operation.refresh_jti = jti
     operation.refresh_valid_until = valid_until
-    return Response(200, {"accessToken": access, "refreshToken": {"token": refresh_token, "validUntil": iso(valid_until)}})
+    return Response(
+        200,
+        {
+            "accessToken": access,
+            "refreshToken": {"token": refresh_token, "validUntil": iso(valid_until)},
+        },
+    )
 
 
 def refresh(sim, req):
@@ -547,7 +623,9 @@ def refresh(sim, req):
     code, _description, _details = _status_triplet(sim, operation)
     if code != 200:
         raise errors.bad_request(
-            21301, f"Status uwierzytelniania ({code}) nie pozwala na odświeżenie tokenu dostępowego.")
+            21301,
+            f"Status uwierzytelniania ({code}) nie pozwala na odświeżenie tokenu dostępowego.",
+        )
     if _token_revoked(sim, operation):
         raise errors.bad_request(21301, "Token KSeF został unieważniony.")
     operation.last_refresh = sim.clock.now()
@@ -564,7 +642,10 @@ def _listed_sessions(sim, context):
             continue
         if operation.refresh_valid_until is not None and operation.refresh_valid_until <= now:
             continue
-        if operation.refresh_valid_until is None and now - operation.created > sim.config.operation_ttl:
+        if (
+            operation.refresh_valid_until is None
+            and now - operation.created > sim.config.operation_ttl
+        ):
             continue
         yield operation
 
@@ -573,10 +654,15 @@ def list_sessions(sim, req):
     page_size = req.int_arg("pageSize", 10, 10, 100)
     cursor = decode_cursor(req.headers.get("x-continuation-token"))
     principal = req.principal
-    operations = sorted(_listed_sessions(sim, principal.context),
-                        key=lambda o: (o.created, o.reference_number), reverse=True)
+    operations = sorted(
+        _listed_sessions(sim, principal.context),
+        key=lambda o: (o.created, o.reference_number),
+        reverse=True,
+    )
     if cursor is not None:
-        operations = [o for o in operations if (o.created, o.reference_number) < (cursor[0], cursor[1])]
+        operations = [
+            o for o in operations if (o.created, o.reference_number) < (cursor[0], cursor[1])
+        ]
     page, more = operations[:page_size], len(operations) > page_size
     body = {
         "items": [operation_json(sim, o, current=o is principal.operation) for o in page],
@@ -600,7 +686,10 @@ def revoke_session(sim, req):
     operation = sim.state.operations.get(reference)
     if operation is None or operation.context != req.principal.context:
         raise errors.bad_request(
-            21304, f"Operacja uwierzytelniania o numerze referencyjnym {reference} nie została znaleziona.")
+            21304,
+            f"Operacja uwierzytelniania o numerze referencyjnym {reference} "
+            "nie została znaleziona.",
+        )
     operation.revoked = True
     operation.refresh_jti = None
     return Response(204)
@@ -625,7 +714,7 @@ def decode_cursor(text, size=2):
         values = data["k"]
         if data.get("v") != 1 or not isinstance(values, list) or len(values) != size:
             raise ValueError
-        if not isinstance(values[0], (int, float)) or isinstance(values[0], bool):
+        if not isinstance(values[0], int | float) or isinstance(values[0], bool):
             raise ValueError
         return tuple(values)
     except (ValueError, KeyError, TypeError, UnicodeError):

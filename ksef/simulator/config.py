@@ -31,9 +31,18 @@ DEFAULT_RATE_LIMITS = {
 
 #: the groups reported by ``GET /rate-limits`` (schema EffectiveApiRateLimits)
 EFFECTIVE_GROUPS = (
-    "onlineSession", "batchSession", "invoiceSend", "invoiceStatus", "sessionList",
-    "sessionInvoiceList", "sessionMisc", "invoiceMetadata", "invoiceExport",
-    "invoiceExportStatus", "invoiceDownload", "other",
+    "onlineSession",
+    "batchSession",
+    "invoiceSend",
+    "invoiceStatus",
+    "sessionList",
+    "sessionInvoiceList",
+    "sessionMisc",
+    "invoiceMetadata",
+    "invoiceExport",
+    "invoiceExportStatus",
+    "invoiceDownload",
+    "other",
 )
 
 
@@ -84,14 +93,23 @@ class SimulatorConfig:
     trust_forwarded_for: bool = False
     require_xades_for_token_generation: bool = True
     owner_permissions: tuple = (
-        "InvoiceRead", "InvoiceWrite", "CredentialsRead", "CredentialsManage",
-        "SubunitManage", "Introspection", "CollectiveIdentifierManage",
+        "InvoiceRead",
+        "InvoiceWrite",
+        "CredentialsRead",
+        "CredentialsManage",
+        "SubunitManage",
+        "Introspection",
+        "CollectiveIdentifierManage",
     )
 
     def effective_rate_limits(self):
         """The rate-limit table in force, or ``None`` when rate limiting is off."""
         if self.rate_limits is False or self.rate_limits is None:
             return None
+        return self.rate_limit_table()
+
+    def rate_limit_table(self):
+        """The defaults with the overrides of a ``rate_limits`` dict (enforced or not)."""
         table = dict(DEFAULT_RATE_LIMITS)
         if isinstance(self.rate_limits, dict):
             for group, value in self.rate_limits.items():
@@ -101,6 +119,8 @@ class SimulatorConfig:
 
 def fast_test_config(**overrides):
     """The configuration of the ``sim`` test fixture: no delays, no rate limits."""
-    values = dict(rate_limits=False, token_activation_delay=0.0, token_revocation_delay=0.0, auth_delay=0.0)
+    values = dict(
+        rate_limits=False, token_activation_delay=0.0, token_revocation_delay=0.0, auth_delay=0.0
+    )
     values.update(overrides)
     return SimulatorConfig(**values)

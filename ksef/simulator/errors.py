@@ -144,8 +144,10 @@ class TooManyRequests(SimError):
 
     def message(self):
         unit = {1: "sekundę", 60: "minutę", 3600: "godzinę"}.get(self.window, f"{self.window} s")
-        return (f"Przekroczono limit {self.limit} żądań na {unit}. "
-                f"Spróbuj ponownie po {self.retry_after} sekundach.")
+        return (
+            f"Przekroczono limit {self.limit} żądań na {unit}. "
+            f"Spróbuj ponownie po {self.retry_after} sekundach."
+        )
 
     def headers(self):
         return [("Retry-After", str(self.retry_after))]
@@ -176,8 +178,11 @@ def _legacy_body(errors, timestamp):
     return {
         "exception": {
             "exceptionDetailList": [
-                {"exceptionCode": code, "exceptionDescription": DESCRIPTIONS.get(code, "Błąd."),
-                 "details": list(details) or None}
+                {
+                    "exceptionCode": code,
+                    "exceptionDescription": DESCRIPTIONS.get(code, "Błąd."),
+                    "details": list(details) or None,
+                }
                 for code, details in errors
             ],
             "referenceNumber": str(uuid.uuid4()),
@@ -204,9 +209,17 @@ def render(error, *, instance, problem_details, timestamp):
     if isinstance(error, ApiError):
         if problem_details:
             body = _problem(
-                "Bad Request", status, instance, "Żądanie jest nieprawidłowe.", timestamp,
+                "Bad Request",
+                status,
+                instance,
+                "Żądanie jest nieprawidłowe.",
+                timestamp,
                 errors=[
-                    {"code": code, "description": DESCRIPTIONS.get(code, "Błąd."), "details": list(details) or None}
+                    {
+                        "code": code,
+                        "description": DESCRIPTIONS.get(code, "Błąd."),
+                        "details": list(details) or None,
+                    }
                     for code, details in error.errors
                 ],
             )
@@ -216,7 +229,9 @@ def render(error, *, instance, problem_details, timestamp):
     elif isinstance(error, Unauthorized):
         body, ctype = _problem("Unauthorized", 401, instance, error.detail, timestamp), PROBLEM_JSON
     elif isinstance(error, Forbidden):
-        body = _problem("Forbidden", 403, instance, error.detail, timestamp, reasonCode=error.reason_code)
+        body = _problem(
+            "Forbidden", 403, instance, error.detail, timestamp, reasonCode=error.reason_code
+        )
         if error.security is not None:
             body["security"] = error.security
         ctype = PROBLEM_JSON
@@ -224,18 +239,44 @@ def render(error, *, instance, problem_details, timestamp):
         body, ctype = _problem("Gone", 410, instance, error.detail, timestamp), PROBLEM_JSON
     elif isinstance(error, TooManyRequests):
         if problem_details:
-            body, ctype = _problem("Too Many Requests", 429, instance, error.message(), timestamp), PROBLEM_JSON
+            body, ctype = (
+                _problem("Too Many Requests", 429, instance, error.message(), timestamp),
+                PROBLEM_JSON,
+            )
         else:
-            body = {"status": {"code": 429, "description": "Too Many Requests", "details": [error.message()]}}
+            body = {
+                "status": {
+                    "code": 429,
+                    "description": "Too Many Requests",
+                    "details": [error.message()],
+                }
+            }
             ctype = JSON
     elif isinstance(error, NotFound):
-        body, ctype = _problem("Not Found", 404, instance, "Nie znaleziono zasobu.", timestamp), PROBLEM_JSON
+        body, ctype = (
+            _problem("Not Found", 404, instance, "Nie znaleziono zasobu.", timestamp),
+            PROBLEM_JSON,
+        )
     elif isinstance(error, MethodNotAllowed):
-        body, ctype = _problem("Method Not Allowed", 405, instance, "Metoda nie jest obsługiwana.", timestamp), PROBLEM_JSON
+        body, ctype = (
+            _problem(
+                "Method Not Allowed", 405, instance, "Metoda nie jest obsługiwana.", timestamp
+            ),
+            PROBLEM_JSON,
+        )
     elif isinstance(error, ServerFault):
-        title = {500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable",
-                 504: "Gateway Timeout"}.get(status, "Server Error")
-        body, ctype = _problem(title, status, instance, "Usługa chwilowo niedostępna (symulacja).", timestamp), PROBLEM_JSON
+        title = {
+            500: "Internal Server Error",
+            502: "Bad Gateway",
+            503: "Service Unavailable",
+            504: "Gateway Timeout",
+        }.get(status, "Server Error")
+        body, ctype = (
+            _problem(
+                title, status, instance, "Usługa chwilowo niedostępna (symulacja).", timestamp
+            ),
+            PROBLEM_JSON,
+        )
     else:  # pragma: no cover - every SimError subclass is handled above
         body, ctype = _problem("Error", status, instance, "Błąd.", timestamp), PROBLEM_JSON
     headers.append(("Content-Type", f"{ctype}; charset=utf-8"))

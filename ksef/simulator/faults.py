@@ -53,7 +53,14 @@ class Faults:
         if kind == "error5xx" and not 500 <= int(status) <= 599:
             raise ValueError("error5xx needs a 5xx status")
         pattern = path_pattern[3:] if path_pattern.startswith("/v2/") else path_pattern
-        fault = Fault(pattern=pattern, kind=kind, method=method, delay=float(delay), status=int(status), times=times)
+        fault = Fault(
+            pattern=pattern,
+            kind=kind,
+            method=method,
+            delay=float(delay),
+            status=int(status),
+            times=times,
+        )
         with self._lock:
             self._faults.append(fault)
         return fault

@@ -26,8 +26,10 @@ def _unb64(text):
 
 def encode(claims, key):
     header = {"alg": "HS256", "typ": "JWT"}
-    signing_input = _b64(json.dumps(header, separators=(",", ":")).encode()) + "." + _b64(
-        json.dumps(claims, separators=(",", ":")).encode()
+    signing_input = (
+        _b64(json.dumps(header, separators=(",", ":")).encode())
+        + "."
+        + _b64(json.dumps(claims, separators=(",", ":")).encode())
     )
     signature = hmac.new(key, signing_input.encode("ascii"), hashlib.sha256).digest()
     return signing_input + "." + _b64(signature)

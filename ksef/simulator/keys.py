@@ -81,7 +81,9 @@ class PublishedKey:
         """
         plaintext = self.private_key.decrypt(
             ciphertext,
-            padding.OAEP(mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None),
+            padding.OAEP(
+                mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
+            ),
         )
         text = plaintext.decode("utf-8")
         token, sep, stamp = text.rpartition("|")
@@ -98,11 +100,13 @@ def make_published_key(private_key=None, *, now=None, usage=USAGES):
     """A self-signed "Ministerstwo Finansów (simulator)" certificate for ``private_key``."""
     key = private_key or shared_private_key()
     now = now or datetime.datetime.utcnow()
-    name = x509.Name([
-        x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ministerstwo Finansów (simulator)"),
-        x509.NameAttribute(NameOID.COMMON_NAME, "Ministerstwo Finansów (simulator)"),
-    ])
+    name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "PL"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Ministerstwo Finansów (simulator)"),
+            x509.NameAttribute(NameOID.COMMON_NAME, "Ministerstwo Finansów (simulator)"),
+        ]
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

@@ -15,29 +15,41 @@ import uuid
 from . import errors
 from .clock import iso, parse_iso
 from .config import EFFECTIVE_GROUPS
-from .web import Response, require_enum_list, require_obj, require_str
 from .state import (
     NIP_RE,
-    PERSON_PERMISSIONS,
     as_subject,
     context_json,
     context_nip,
     new_reference,
     nip_valid,
 )
+from .web import Response, require_enum_list, require_obj, require_str
 
 PERSONAL_SCOPES = (
-    "CredentialsManage", "CredentialsRead", "InvoiceWrite", "InvoiceRead", "Introspection",
-    "SubunitManage", "EnforcementOperations", "VatUeManage",
+    "CredentialsManage",
+    "CredentialsRead",
+    "InvoiceWrite",
+    "InvoiceRead",
+    "Introspection",
+    "SubunitManage",
+    "EnforcementOperations",
+    "VatUeManage",
 )
-GRANTABLE = ("CredentialsManage", "CredentialsRead", "InvoiceWrite", "InvoiceRead", "Introspection",
-             "SubunitManage", "EnforcementOperations")
+GRANTABLE = (
+    "CredentialsManage",
+    "CredentialsRead",
+    "InvoiceWrite",
+    "InvoiceRead",
+    "Introspection",
+    "SubunitManage",
+    "EnforcementOperations",
+)
 SUBJECT_TYPES = ("Nip", "Pesel", "Fingerprint")
 MAX_QUERY_DAYS = 92  # "at most 3 months"
 MAX_RESULTS = 10_000
 
 
-# --- permissions -----------------------------------------------------------------------------------
+# --- permissions ------------------------------------------------------------------------------
 
 
 def personal_grants(sim, req):
@@ -62,9 +74,13 @@ def personal_grants(sim, req):
     from .auth import session_permissions
 
     permissions = session_permissions(sim, operation)
-    grants = {g.permission: g for g in sim.state.grants
-              if g.context == context and operation.subject is not None
-              and sim.state.same_author(g.subject, operation.subject)}
+    grants = {
+        g.permission: g
+        for g in sim.state.grants
+        if g.context == context
+        and operation.subject is not None
+        and sim.state.same_author(g.subject, operation.subject)
+    }
     items = []
     for permission in sorted(permissions):
         if permission not in PERSONAL_SCOPES:
@@ -73,7 +89,11 @@ def personal_grants(sim, req):
         if grant is not None:
             pid, description, start = grant.id, grant.description, grant.start
         else:
-            pid = str(uuid.uuid5(uuid.NAMESPACE_URL, f"ksef-sim:{context}:{operation.subject}:{permission}"))
+            pid = str(
+                uuid.uuid5(
+                    uuid.NAMESPACE_URL, f"ksef-sim:{context}:{operation.subject}:{permission}"
+                )
+            )
             description, start = "Uprawnienia właścicielskie", sim.created
         item = {
             "id": pid,
@@ -96,8 +116,10 @@ def personal_grants(sim, req):
         items = []
     if target is not None:
         items = []  # no indirect permissions in the simulator
-    page = items[page_offset * page_size:(page_offset + 1) * page_size]
-    return Response(200, {"permissions": page, "hasMore": len(items) > (page_offset + 1) * page_size})
+    page = items[page_offset * page_size : (page_offset + 1) * page_size]
+    return Response(
+        200, {"permissions": page, "hasMore": len(items) > (page_offset + 1) * page_size}
+    )
 
 
 def grant_persons(sim, req):
@@ -127,38 +149,64 @@ def grant_persons(sim, req):
 def permission_operation(sim, req):
     reference = req.params["ref"]
     if reference not in sim.state.permission_operations:
-        raise errors.validation(f"Operacja o numerze referencyjnym {reference} nie została znaleziona.")
+        raise errors.validation(
+            f"Operacja o numerze referencyjnym {reference} nie została znaleziona."
+        )
     return Response(200, {"status": {"code": 200, "description": "Operacja zakończona sukcesem"}})
 
 
-# --- rate limits -----------------------------------------------------------------------------------
+# --- rate limits ------------------------------------------------------------------------------
 
 
 def rate_limits(sim, req):
-    table = sim.config.effective_rate_limits()
+    """The limits table (reported even when enforcement is switched off in the config)."""
+    table = sim.config.rate_limit_table()
     body = {}
     for group in EFFECTIVE_GROUPS:
-        s, m, h = table[group] if table else (None, None, None)
-        # "off" is reported as very high limits so the answer stays schema-valid (integers)
-        body[group] = {"perSecond": s or 1_000_000, "perMinute": m or 1_000_000, "perHour": h or 1_000_000}
+        s, m, h = table[group]
+        # a window without a limit is reported as a very high one (the schema wants integers)
+        body[group] = {
+            "perSecond": s or 1_000_000,
+            "perMinute": m or 1_000_000,
+            "perHour": h or 1_000_000,
+        }
     return Response(200, body)
 
 
-# --- invoices --------------------------------------------------------------------------------------
+# --- invoices ---------------------------------------------------------------------------------
 
 
-def make_invoice(seller_nip, *, buyer_nip=None, now, issue_date=None, invoice_number=None,
-                 net=100.0, vat=23.0, currency="PLN", third_subjects=(), seller_name=None, buyer_name=None,
-                 invoice_type="Vat", invoicing_mode="Online", permanent_storage=None):
+def make_invoice(
+    seller_nip,
+    *,
+    buyer_nip=None,
+    now,
+    issue_date=None,
+    invoice_number=None,
+    net=100.0,
+    vat=23.0,
+    currency="PLN",
+    third_subjects=(),
+    seller_name=None,
+    buyer_name=None,
+    invoice_type="Vat",
+    invoicing_mode="Online",
+    permanent_storage=None,
+):
     """A schema-valid ``InvoiceMetadata`` object."""
     if not nip_valid(seller_nip):
         raise ValueError("seller_nip must be a valid NIP")
     storage = permanent_storage if permanent_storage is not None else now
     day = time.strftime("%Y%m%d", time.gmtime(storage))
-    ksef_number = f"{seller_nip}-{day}-{secrets.token_hex(6).upper()}-{secrets.token_hex(1).upper()}"
+    ksef_number = (
+        f"{seller_nip}-{day}-{secrets.token_hex(6).upper()}-{secrets.token_hex(1).upper()}"
+    )
     issue = issue_date or time.strftime("%Y-%m-%d", time.gmtime(storage))
-    buyer = ({"identifier": {"type": "Nip", "value": buyer_nip}, "name": buyer_name or "Nabywca testowy"}
-             if buyer_nip else {"identifier": {"type": "None"}, "name": buyer_name or "Nabywca"})
+    buyer = (
+        {"identifier": {"type": "Nip", "value": buyer_nip}, "name": buyer_name or "Nabywca testowy"}
+        if buyer_nip
+        else {"identifier": {"type": "None"}, "name": buyer_name or "Nabywca"}
+    )
     digest = base64.b64encode(hashlib.sha256(ksef_number.encode()).digest()).decode()
     return {
         "ksefNumber": ksef_number,
@@ -192,14 +240,20 @@ def _subject_match(invoice, subject_type, context):
         ident = invoice["buyer"]["identifier"]
         return ctype == "Nip" and ident.get("type") == "Nip" and ident.get("value") == nip
     if subject_type == "Subject3":
-        return any(s["identifier"].get("value") == value for s in invoice.get("thirdSubjects") or ())
+        return any(
+            s["identifier"].get("value") == value for s in invoice.get("thirdSubjects") or ()
+        )
     if subject_type == "SubjectAuthorized":
         auth = invoice.get("authorizedSubject")
         return bool(auth) and auth.get("nip") == nip
     return False
 
 
-DATE_FIELDS = {"Issue": "issueDate", "Invoicing": "invoicingDate", "PermanentStorage": "permanentStorageDate"}
+DATE_FIELDS = {
+    "Issue": "issueDate",
+    "Invoicing": "invoicingDate",
+    "PermanentStorage": "permanentStorageDate",
+}
 
 
 def query_metadata(sim, req):
@@ -252,11 +306,14 @@ def query_metadata(sim, req):
     truncated = len(matched) > MAX_RESULTS
     matched = matched[:MAX_RESULTS]
     first = page_offset * page_size
-    page = [item[2] for item in matched[first:first + page_size]]
+    page = [item[2] for item in matched[first : first + page_size]]
     has_more = len(matched) > first + page_size or (truncated and first + page_size >= MAX_RESULTS)
-    return Response(200, {
-        "hasMore": has_more,
-        "isTruncated": truncated and first + page_size >= MAX_RESULTS,
-        "permanentStorageHwmDate": iso(sim.clock.now()),
-        "invoices": page,
-    })
+    return Response(
+        200,
+        {
+            "hasMore": has_more,
+            "isTruncated": truncated and first + page_size >= MAX_RESULTS,
+            "permanentStorageHwmDate": iso(sim.clock.now()),
+            "invoices": page,
+        },
+    )

@@ -26,7 +26,7 @@ class RateLimiter:
             self._hits.clear()
 
     def hit(self, key, limits, now):
-        """Count one request under ``key``; return ``None`` or ``(retry_after_s, limit, window_s)``."""
+        """Count one request under ``key``; ``None`` or ``(retry_after_s, limit, window_s)``."""
         with self._lock:
             hits = self._hits[key]
             horizon = now - WINDOWS[-1]
@@ -34,7 +34,7 @@ class RateLimiter:
             if cut:
                 del hits[:cut]
             worst = None
-            for window, limit in zip(WINDOWS, limits):
+            for window, limit in zip(WINDOWS, limits, strict=False):
                 if limit is None:
                     continue
                 start = bisect.bisect_right(hits, now - window)

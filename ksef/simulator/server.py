@@ -71,7 +71,7 @@ class _Handler(BaseHTTPRequestHandler):
             try:
                 self.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
-                pass
+                _log.debug("the client had already closed the connection")
             return
         self.send_response(status)
         for name, value in headers:
@@ -147,8 +147,12 @@ class SimulatorServer:
 
     def start(self):
         if self._thread is None:
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1},
-                                            name=f"ksef-simulator:{self.port}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.1},
+                name=f"ksef-simulator:{self.port}",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -166,12 +170,17 @@ class SimulatorServer:
         self.stop()
 
 
-def serve(host="127.0.0.1", port=8090, simulator=None, *, verbose=True):
-    """Serve in the foreground until interrupted (Ctrl-C)."""
+def serve(host="127.0.0.1", port=8090, simulator=None, *, verbose=True, on_ready=None):
+    """Serve in the foreground until interrupted (Ctrl-C).
+
+    ``on_ready(base_url)`` is called once the socket is bound (e.g. to print a banner).
+    """
     server = _Server((host, port), simulator or KsefSimulator(), verbose)
+    if on_ready is not None:
+        on_ready(f"http://{host}:{server.server_address[1]}/v2")
     try:
         server.serve_forever(poll_interval=0.2)
     except KeyboardInterrupt:
-        pass
+        _log.info("KSeF simulator stopped")
     finally:
         server.server_close()

@@ -32,8 +32,14 @@ TOKEN_CONTEXT_TYPES = ("Nip", "InternalId")
 
 #: TokenPermissionType of API 2.6.0 plus ``CollectiveIdentifierManage`` (API 2.7.0)
 TOKEN_PERMISSIONS = (
-    "InvoiceRead", "InvoiceWrite", "CredentialsRead", "CredentialsManage", "SubunitManage",
-    "EnforcementOperations", "Introspection", "CollectiveIdentifierManage",
+    "InvoiceRead",
+    "InvoiceWrite",
+    "CredentialsRead",
+    "CredentialsManage",
+    "SubunitManage",
+    "EnforcementOperations",
+    "Introspection",
+    "CollectiveIdentifierManage",
 )
 #: PersonPermissionType (what ``grant`` / ``POST /permissions/persons/grants`` accept)
 PERSON_PERMISSIONS = TOKEN_PERMISSIONS + ("VatUeManage",)
@@ -47,12 +53,12 @@ def nip_valid(nip):
     """NIP check digit: weights 6,5,7,2,3,4,5,6,7, sum mod 11 equals the 10th digit."""
     if not isinstance(nip, str) or not NIP_RE.match(nip):
         return False
-    total = sum(int(d) * w for d, w in zip(nip[:9], (6, 5, 7, 2, 3, 4, 5, 6, 7)))
+    total = sum(int(d) * w for d, w in zip(nip[:9], (6, 5, 7, 2, 3, 4, 5, 6, 7), strict=False))
     return total % 11 == int(nip[9])
 
 
 def internal_id_valid(value):
-    """InternalId ``NIP-ddddd``: valid NIP and 5th digit = sum(w*d over 14 digits) mod 10, w=1,3,1,3…"""
+    """InternalId ``NIP-ddddd``: valid NIP, 5th digit = sum(w*d, 14 digits) mod 10, w=1,3,1,3…"""
     match = INTERNAL_ID_RE.match(value or "") if isinstance(value, str) else None
     if not match or not nip_valid(match.group(1)):
         return False
@@ -116,8 +122,13 @@ def as_context(context):
     value = getattr(context, "value", None)
     if ctype is None or value is None:
         raise TypeError(f"cannot use {type(context).__name__} as a KSeF context")
-    ctype = {"nip": "Nip", "internalid": "InternalId", "internal_id": "InternalId",
-             "nipvatue": "NipVatUe", "peppolid": "PeppolId"}.get(str(ctype).lower(), str(ctype))
+    ctype = {
+        "nip": "Nip",
+        "internalid": "InternalId",
+        "internal_id": "InternalId",
+        "nipvatue": "NipVatUe",
+        "peppolid": "PeppolId",
+    }.get(str(ctype).lower(), str(ctype))
     return (ctype, str(value))
 
 
@@ -139,7 +150,7 @@ def as_subject(subject):
         return Identifier(str(subject[0]), str(subject[1]))
     if isinstance(subject, dict):
         return Identifier(subject["type"], subject["value"])
-    return Identifier(getattr(subject, "type"), getattr(subject, "value"))
+    return Identifier(subject.type, subject.value)
 
 
 def context_json(context):
@@ -313,7 +324,7 @@ class State:
     # --- permissions ---
 
     def is_owner(self, subject, context):
-        """Owner: NIP (or PESEL linked to it) of the context's NIP, for Nip and valid InternalId contexts."""
+        """Owner: the context's NIP (or a PESEL linked to it); Nip and valid InternalId contexts."""
         if subject is None:
             return False
         ctype, value = context
@@ -342,7 +353,11 @@ class State:
 
     def add_grant(self, context, subject, permission, description, now):
         for grant in self.grants:
-            if grant.context == context and _same_subject(grant.subject, subject) and grant.permission == permission:
+            if (
+                grant.context == context
+                and _same_subject(grant.subject, subject)
+                and grant.permission == permission
+            ):
                 return grant
         import uuid
 
@@ -353,9 +368,13 @@ class State:
     def remove_grants(self, context, subject, permissions=None):
         before = len(self.grants)
         self.grants = [
-            g for g in self.grants
-            if not (g.context == context and _same_subject(g.subject, subject)
-                    and (permissions is None or g.permission in permissions))
+            g
+            for g in self.grants
+            if not (
+                g.context == context
+                and _same_subject(g.subject, subject)
+                and (permissions is None or g.permission in permissions)
+            )
         ]
         return before - len(self.grants)
 

@@ -22,7 +22,14 @@ class RawKsef:
     """A thin wrapper: ``base_url`` ends with ``/v2``; every method returns ``requests.Response``
     unless it says otherwise."""
 
-    def __init__(self, session=None, base_url="http://127.0.0.1:8090/v2", *, problem_details=False, timeout=10):
+    def __init__(
+        self,
+        session=None,
+        base_url="http://127.0.0.1:8090/v2",
+        *,
+        problem_details=False,
+        timeout=10,
+    ):
         self.session = session or requests.Session()
         self.base_url = base_url.rstrip("/")
         self.problem_details = problem_details
@@ -65,28 +72,45 @@ class RawKsef:
 
     @staticmethod
     def encrypt(token, timestamp_ms, key_entry, *, oaep_hash=hashes.SHA256):
-        """Base64 RSA-OAEP ciphertext of ``token|timestampMs`` (``oaep_hash`` for negative tests)."""
+        """Base64 RSA-OAEP ciphertext of ``token|timestampMs`` (``oaep_hash``: negative tests)."""
         certificate = x509.load_der_x509_certificate(base64.b64decode(key_entry["certificate"]))
         ciphertext = certificate.public_key().encrypt(
-            f"{token}|{timestamp_ms}".encode("utf-8"),
-            padding.OAEP(mgf=padding.MGF1(algorithm=oaep_hash()), algorithm=oaep_hash(), label=None),
+            f"{token}|{timestamp_ms}".encode(),
+            padding.OAEP(
+                mgf=padding.MGF1(algorithm=oaep_hash()), algorithm=oaep_hash(), label=None
+            ),
         )
         return base64.b64encode(ciphertext).decode("ascii")
 
-    def submit_ksef_token(self, token, context=None, *, challenge=None, key_entry=None, timestamp_ms=None,
-                          encrypted=None, public_key_id=True, authorization_policy=None):
-        """``POST /auth/ksef-token``; ``context`` defaults to the token's own; returns the response."""
+    def submit_ksef_token(
+        self,
+        token,
+        context=None,
+        *,
+        challenge=None,
+        key_entry=None,
+        timestamp_ms=None,
+        encrypted=None,
+        public_key_id=True,
+        authorization_policy=None,
+    ):
+        """``POST /auth/ksef-token`` (``context`` defaults to the token's own)."""
         challenge = challenge or self.challenge()
         key_entry = key_entry or self.token_key()
         if context is None:
             ctx = token.split("|")[1]
-            context = ({"type": "Nip", "value": ctx[4:]} if ctx.lower().startswith("nip-")
-                       else {"type": "InternalId", "value": ctx[11:]})
+            context = (
+                {"type": "Nip", "value": ctx[4:]}
+                if ctx.lower().startswith("nip-")
+                else {"type": "InternalId", "value": ctx[11:]}
+            )
         body = {
             "challenge": challenge["challenge"],
             "contextIdentifier": context,
-            "encryptedToken": encrypted or self.encrypt(
-                token, challenge["timestampMs"] if timestamp_ms is None else timestamp_ms, key_entry),
+            "encryptedToken": encrypted
+            or self.encrypt(
+                token, challenge["timestampMs"] if timestamp_ms is None else timestamp_ms, key_entry
+            ),
         }
         if public_key_id is True:
             body["publicKeyId"] = key_entry["publicKeyId"]
@@ -97,13 +121,23 @@ class RawKsef:
         return self.post("/auth/ksef-token", json=body)
 
     def submit_xades(self, signed_xml, *, verify_chain=None):
-        params = {} if verify_chain is None else {"verifyCertificateChain": str(bool(verify_chain)).lower()}
-        return self.post("/auth/xades-signature", data=signed_xml, params=params,
-                         headers={"Content-Type": "application/xml"})
+        params = (
+            {}
+            if verify_chain is None
+            else {"verifyCertificateChain": str(bool(verify_chain)).lower()}
+        )
+        return self.post(
+            "/auth/xades-signature",
+            data=signed_xml,
+            params=params,
+            headers={"Content-Type": "application/xml"},
+        )
 
     def status(self, init):
         """``GET /auth/{ref}`` with the operation token of a 202 answer (JSON)."""
-        response = self.get(f"/auth/{init['referenceNumber']}", bearer=init["authenticationToken"]["token"])
+        response = self.get(
+            f"/auth/{init['referenceNumber']}", bearer=init["authenticationToken"]["token"]
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -124,18 +158,33 @@ class RawKsef:
         """The whole KSeF-token flow; returns ``{accessToken, refreshToken}``."""
         return self.finish(self.submit_ksef_token(token, **kw))
 
-    def signed_request(self, private_key, certificate, context, *, challenge=None,
-                       subject_identifier_type="certificateSubject", authorization_policy=None):
+    def signed_request(
+        self,
+        private_key,
+        certificate,
+        context,
+        *,
+        challenge=None,
+        subject_identifier_type="certificateSubject",
+        authorization_policy=None,
+    ):
         """A signed ``AuthTokenRequest`` (via :mod:`ksef.xades`) for a fresh or given challenge."""
         from .. import xades
         from ..identifiers import ContextIdentifier
 
         challenge = challenge or self.challenge()
         if isinstance(context, str):
-            context = ContextIdentifier.internal_id(context) if "-" in context else ContextIdentifier.nip(context)
+            context = (
+                ContextIdentifier.internal_id(context)
+                if "-" in context
+                else ContextIdentifier.nip(context)
+            )
         xml = xades.build_auth_token_request(
-            challenge["challenge"], context, subject_identifier_type=subject_identifier_type,
-            authorization_policy=authorization_policy)
+            challenge["challenge"],
+            context,
+            subject_identifier_type=subject_identifier_type,
+            authorization_policy=authorization_policy,
+        )
         return xades.sign_auth_token_request(xml, private_key, certificate)
 
     def login_with_certificate(self, private_key, certificate, context, **kw):
@@ -146,7 +195,11 @@ class RawKsef:
 
     def create_token(self, access, permissions, description="Token z testu symulatora"):
         """``POST /tokens`` -> JSON ``{referenceNumber, token}`` (asserts 202)."""
-        response = self.post("/tokens", bearer=access, json={"permissions": list(permissions), "description": description})
+        response = self.post(
+            "/tokens",
+            bearer=access,
+            json={"permissions": list(permissions), "description": description},
+        )
         assert response.status_code == 202, response.text
         return response.json()
 

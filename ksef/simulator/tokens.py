@@ -18,7 +18,6 @@ import secrets
 
 from . import errors
 from .auth import decode_cursor, encode_cursor, session_permissions
-from .web import Response, require_enum_list, require_str
 from .state import (
     REFERENCE_RE,
     TOKEN_CONTEXT_TYPES,
@@ -29,6 +28,7 @@ from .state import (
     new_reference,
     token_context_part,
 )
+from .web import Response, require_enum_list, require_str
 
 AUTHOR_TYPES = ("Nip", "Pesel", "Fingerprint")
 
@@ -74,12 +74,19 @@ def generate(sim, req):
         raise errors.validation("Pole permissions musi zawierać co najmniej jedno uprawnienie.")
     if operation.context[0] not in TOKEN_CONTEXT_TYPES:
         raise errors.bad_request(
-            26002, f"Bieżący typ kontekstu: {operation.context[0]}. Dozwolone typy kontekstu: Nip, InternalId.")
-    held = sim.state.permissions_of(operation.subject, operation.context, sim.config.owner_permissions)
+            26002,
+            f"Bieżący typ kontekstu: {operation.context[0]}. "
+            "Dozwolone typy kontekstu: Nip, InternalId.",
+        )
+    held = sim.state.permissions_of(
+        operation.subject, operation.context, sim.config.owner_permissions
+    )
     missing = [p for p in dict.fromkeys(permissions) if p not in held]
     if missing:
         raise errors.bad_request(26001, "Brakujące uprawnienia: " + ", ".join(missing) + ".")
-    _record, token = create_token_record(sim, operation.context, operation.subject, permissions, description)
+    _record, token = create_token_record(
+        sim, operation.context, operation.subject, permissions, description
+    )
     return Response(202, {"referenceNumber": _record.reference_number, "token": token})
 
 
@@ -112,10 +119,13 @@ def _lookup(sim, req, allowed, required):
     if record is None or record.context != req.principal.context:
         raise errors.validation(f"Token o numerze referencyjnym {reference} nie został znaleziony.")
     if not allowed(sim, req.principal, record):
-        raise errors.Forbidden("missing-permissions", {
-            "requiredAnyOfPermissions": list(required),
-            "presentPermissions": sorted(req.principal.permissions),
-        })
+        raise errors.Forbidden(
+            "missing-permissions",
+            {
+                "requiredAnyOfPermissions": list(required),
+                "presentPermissions": sorted(req.principal.permissions),
+            },
+        )
     return record
 
 
@@ -175,4 +185,11 @@ def list_tokens(sim, req):
     return Response(200, body)
 
 
-__all__ = ["create_token_record", "generate", "get_token", "revoke", "list_tokens", "session_permissions"]
+__all__ = [
+    "create_token_record",
+    "generate",
+    "get_token",
+    "revoke",
+    "list_tokens",
+    "session_permissions",
+]

@@ -11,10 +11,22 @@ from urllib.parse import parse_qs
 from . import errors
 
 REASONS = {
-    200: "OK", 201: "Created", 202: "Accepted", 204: "No Content", 400: "Bad Request",
-    401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    410: "Gone", 413: "Payload Too Large", 429: "Too Many Requests", 500: "Internal Server Error",
-    502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No Content",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    410: "Gone",
+    413: "Payload Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
 }
 
 
@@ -67,7 +79,9 @@ class Request:
         except ValueError:
             raise errors.validation(f"Parametr {name} musi być liczbą całkowitą.") from None
         if not minimum <= value <= maximum:
-            raise errors.validation(f"Parametr {name} musi mieścić się w zakresie {minimum}–{maximum}.")
+            raise errors.validation(
+                f"Parametr {name} musi mieścić się w zakresie {minimum}–{maximum}."
+            )
         return value
 
 

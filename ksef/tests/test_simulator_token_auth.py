@@ -68,7 +68,9 @@ def test_wrong_oaep_hash_is_bad_encryption(raw, token):
     challenge = raw.challenge()
     key = raw.token_key()
     encrypted = raw.encrypt(token, challenge["timestampMs"], key, oaep_hash=hashes.SHA1)
-    status = _final(raw, raw.submit_ksef_token(token, challenge=challenge, key_entry=key, encrypted=encrypted))
+    status = _final(
+        raw, raw.submit_ksef_token(token, challenge=challenge, key_entry=key, encrypted=encrypted)
+    )
     assert status["code"] == 450
     assert status["details"] == ["Nieprawidłowe szyfrowanie tokena"]
 
@@ -87,7 +89,12 @@ def test_not_base64_is_validation_error(raw, token):
 
 def test_wrong_timestamp_is_bad_token_time(raw, token):
     challenge = raw.challenge()
-    status = _final(raw, raw.submit_ksef_token(token, challenge=challenge, timestamp_ms=challenge["timestampMs"] - 1))
+    status = _final(
+        raw,
+        raw.submit_ksef_token(
+            token, challenge=challenge, timestamp_ms=challenge["timestampMs"] - 1
+        ),
+    )
     assert (status["code"], status["details"]) == (450, ["Nieprawidłowy czas tokena"])
 
 
@@ -98,22 +105,28 @@ def test_wrong_secret_and_unknown_token(raw, token):
     assert _final(raw, raw.submit_ksef_token(unknown))["details"] == ["Nieprawidłowy token"]
 
 
-@pytest.mark.parametrize("text", [
-    "A" * 64,  # a KSeF 1.0 token
-    "20250101-EC-0000000000-0000000000-00",  # a bare reference number
-    "eyJhbGciOiJIUzI1NiJ9.e30.c2ln",  # a JWT
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A" * 64,  # a KSeF 1.0 token
+        "20250101-EC-0000000000-0000000000-00",  # a bare reference number
+        "eyJhbGciOiJIUzI1NiJ9.e30.c2ln",  # a JWT
+    ],
+)
 def test_garbage_tokens_are_bad_encoding(raw, text, test_nip):
     status = _final(raw, raw.submit_ksef_token(text, context={"type": "Nip", "value": test_nip}))
     assert (status["code"], status["details"]) == (450, ["Nieprawidłowe kodowanie tokena"])
 
 
-@pytest.mark.parametrize("status_name, detail", [
-    ("Revoked", "Token unieważniony"),
-    ("Revoking", "Token unieważniony"),
-    ("Pending", "Token nieaktywny"),
-    ("Failed", "Token nieaktywny"),
-])
+@pytest.mark.parametrize(
+    "status_name, detail",
+    [
+        ("Revoked", "Token unieważniony"),
+        ("Revoking", "Token unieważniony"),
+        ("Pending", "Token nieaktywny"),
+        ("Failed", "Token nieaktywny"),
+    ],
+)
 def test_unusable_token_statuses(raw, sim, token, status_name, detail):
     sim.set_token_status(token, status_name)
     status = _final(raw, raw.submit_ksef_token(token))
@@ -121,7 +134,9 @@ def test_unusable_token_statuses(raw, sim, token, status_name, detail):
 
 
 def test_token_of_another_context(raw, sim, token):
-    status = _final(raw, raw.submit_ksef_token(token, context={"type": "Nip", "value": "7352765225"}))
+    status = _final(
+        raw, raw.submit_ksef_token(token, context={"type": "Nip", "value": "7352765225"})
+    )
     assert status["code"] == 450
     assert status["details"] == ["Token nie może być użyty w kontekście 7352765225"]
 
@@ -146,8 +161,12 @@ def test_challenge_reuse_unknown_and_expiry(raw, sim, token):
     reused = raw.submit_ksef_token(token, challenge=challenge)
     assert reused.json()["exception"]["exceptionDetailList"][0]["exceptionCode"] == 21111
     unknown = dict(challenge, challenge="20250101-CR-0000000000-0000000000-00")
-    assert raw.submit_ksef_token(token, challenge=unknown).json()["exception"]["exceptionDetailList"][0][
-        "exceptionCode"] == 21111
+    assert (
+        raw.submit_ksef_token(token, challenge=unknown).json()["exception"]["exceptionDetailList"][
+            0
+        ]["exceptionCode"]
+        == 21111
+    )
     stale = raw.challenge()
     sim.advance(601)
     expired = raw.submit_ksef_token(token, challenge=stale)
@@ -173,7 +192,10 @@ def test_refresh_current_permissions_and_revocation(raw, sim, test_nip):
     token = sim.create_token(test_nip, "7352765225", ["InvoiceRead", "InvoiceWrite"])
     tokens = raw.login_with_token(token)
     start = (datetime.now(timezone.utc) - timedelta(days=30)).isoformat()
-    query = {"subjectType": "Subject1", "dateRange": {"dateType": "PermanentStorage", "from": start}}
+    query = {
+        "subjectType": "Subject1",
+        "dateRange": {"dateType": "PermanentStorage", "from": start},
+    }
     old_access = access_of(tokens)
     sim.revoke_grant(test_nip, "7352765225", ["InvoiceRead"])
     # the issued access token keeps its permissions until it expires
@@ -183,13 +205,19 @@ def test_refresh_current_permissions_and_revocation(raw, sim, test_nip):
     denied = raw.post("/invoices/query/metadata", bearer=access_of(refreshed.json()), json=query)
     assert denied.status_code == 403
     assert denied.json()["reasonCode"] == "missing-permissions"
-    assert denied.json()["security"] == {"requiredAnyOfPermissions": ["InvoiceRead"], "presentPermissions": ["InvoiceWrite"]}
+    assert denied.json()["security"] == {
+        "requiredAnyOfPermissions": ["InvoiceRead"],
+        "presentPermissions": ["InvoiceWrite"],
+    }
     # revoking the KSeF token breaks refresh, not the access token already issued
     sim.set_token_status(token, "Revoked")
     failed = raw.post("/auth/token/refresh", bearer=refresh_of(tokens))
     assert failed.status_code == 400
     detail = failed.json()["exception"]["exceptionDetailList"][0]
-    assert (detail["exceptionCode"], detail["details"]) == (21301, ["Token KSeF został unieważniony."])
+    assert (detail["exceptionCode"], detail["details"]) == (
+        21301,
+        ["Token KSeF został unieważniony."],
+    )
     assert raw.get("/tokens", bearer=old_access).status_code == 200
 
 
@@ -251,7 +279,11 @@ def test_sessions_paging(raw, sim, token):
     access = access_of(last)
     page1 = raw.get("/auth/sessions", bearer=access).json()
     assert len(page1["items"]) == 10 and page1["continuationToken"]
-    page2 = raw.get("/auth/sessions", bearer=access, headers={"x-continuation-token": page1["continuationToken"]}).json()
+    page2 = raw.get(
+        "/auth/sessions",
+        bearer=access,
+        headers={"x-continuation-token": page1["continuationToken"]},
+    ).json()
     assert len(page2["items"]) == 2 and not page2.get("continuationToken")
     bad = raw.get("/auth/sessions", bearer=access, headers={"x-continuation-token": "garbage!"})
     assert bad.json()["exception"]["exceptionDetailList"][0]["exceptionCode"] == 21418
@@ -262,5 +294,7 @@ def test_auth_status_gone_after_retention(raw, sim, token):
     sim.config.operation_ttl = 8 * 86400
     init = raw.submit_ksef_token(token).json()
     sim.advance(7 * 86400 + 1)
-    response = raw.get(f"/auth/{init['referenceNumber']}", bearer=init["authenticationToken"]["token"])
+    response = raw.get(
+        f"/auth/{init['referenceNumber']}", bearer=init["authenticationToken"]["token"]
+    )
     assert response.status_code == 410

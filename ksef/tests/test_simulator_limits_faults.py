@@ -1,0 +1,172 @@
+"""Rate limiting (429 + Retry-After, both error formats) and fault injection (latency, 5xx,
+dropped connections before / after acting), over HTTP and in-process."""
+
+import time
+
+import pytest
+import requests
+
+from ksef.simulator import in_process_session
+from ksef.simulator.ratelimit import RateLimiter
+from ksef.simulator.testing import RawKsef, access_of
+
+# --- rate limits ---------------------------------------------------------------------------------
+
+
+def test_limiter_retry_after_for_each_window():
+    limiter = RateLimiter()
+    assert all(limiter.hit("k", (2, 3, 5), 100.0 + i * 0.1) is None for i in range(2))
+    assert limiter.hit("k", (2, 3, 5), 100.5) == (1, 2, 1)  # per second: wait for 100.0 + 1
+    assert limiter.hit("k", (2, 3, 5), 101.2) is None
+    assert limiter.hit("k", (2, 3, 5), 102.5) == (58, 3, 60)  # per minute: 100.0 + 60 - 102.5
+    assert limiter.hit("k", (2, 3, 5), 160.1) is None
+    assert limiter.hit("k", (2, 3, 5), 161.5) is None
+    assert limiter.hit("k", (2, 3, 5), 230.0) == (3470, 5, 3600)  # per hour: 100.0 + 3600 - 230
+
+
+def test_429_with_retry_after_then_recovers(raw, sim, test_nip):
+    token = sim.create_token(test_nip, test_nip, ["InvoiceRead"])
+    access = access_of(raw.login_with_token(token))
+    sim.config.rate_limits = {"other": (100, 3, 1000)}
+    statuses = [raw.get("/tokens", bearer=access).status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = raw.get("/tokens", bearer=access)
+    retry_after = int(limited.headers["Retry-After"])
+    assert 1 <= retry_after <= 60
+    body = limited.json()
+    assert body["status"]["code"] == 429 and "Przekroczono limit 3" in body["status"]["details"][0]
+    raw.problem_details = True
+    problem = raw.get("/tokens", bearer=access)
+    assert problem.status_code == 429
+    assert problem.headers["Content-Type"].startswith("application/problem+json")
+    assert problem.json()["title"] == "Too Many Requests"
+    sim.advance(retry_after)
+    assert raw.get("/tokens", bearer=access).status_code == 200
+
+
+def test_groups_share_counters_and_contexts_do_not(raw, sim, test_nip):
+    sim.grant("7352765225", test_nip, ["InvoiceRead"])
+    first = access_of(raw.login_with_token(sim.create_token(test_nip, test_nip, ["InvoiceRead"])))
+    second = access_of(
+        raw.login_with_token(sim.create_token("7352765225", test_nip, ["InvoiceRead"]))
+    )
+    sim.config.rate_limits = {"other": (2, None, None)}
+    assert raw.get("/tokens", bearer=first).status_code == 200
+    assert raw.get("/auth/sessions", bearer=first).status_code == 200  # same group "other"
+    assert raw.get("/rate-limits", bearer=first).status_code == 429
+    assert raw.get("/tokens", bearer=second).status_code == 200  # another context
+
+
+def test_public_endpoints_count_per_ip(sim):
+    sim.config.rate_limits = {"public": (3, None, None)}
+    here, _ = in_process_session(sim, client_ip="10.0.0.1")
+    there, base = in_process_session(sim, client_ip="10.0.0.2")
+    codes = [here.post(base + "/auth/challenge").status_code for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+    assert there.post(base + "/auth/challenge").status_code == 200
+
+
+def test_default_limits_reported(raw, sim, test_nip):
+    access = access_of(raw.login_with_token(sim.create_token(test_nip, test_nip, ["InvoiceRead"])))
+    body = raw.get("/rate-limits", bearer=access).json()
+    assert body["invoiceMetadata"] == {"perSecond": 8, "perMinute": 16, "perHour": 20}
+    assert body["other"] == {"perSecond": 10, "perMinute": 30, "perHour": 120}
+
+
+def test_default_limits_are_enforced_when_on(sim, test_nip):
+    sim.config.rate_limits = True
+    session, base = in_process_session(sim)
+    raw = RawKsef(session, base)
+    access = access_of(raw.login_with_token(sim.create_token(test_nip, test_nip, ["InvoiceRead"])))
+    codes = [raw.get("/tokens", bearer=access).status_code for _ in range(11)]
+    assert codes.count(429) == 1 and codes[-1] == 429
+
+
+# --- faults --------------------------------------------------------------------------------------
+
+
+def test_latency_fault(raw, sim):
+    sim.faults.add("/auth/challenge", kind="latency", delay=0.3)
+    started = time.monotonic()
+    raw.challenge()
+    assert time.monotonic() - started >= 0.3
+    started = time.monotonic()
+    raw.challenge()
+    assert time.monotonic() - started < 0.3  # times=1 by default
+
+
+def test_latency_beyond_timeout_still_acts(raw, sim, test_nip):
+    owner = access_of(
+        raw.login_with_token(sim.create_token(test_nip, test_nip, ["CredentialsManage"]))
+    )
+    target = sim.create_token(test_nip, test_nip, ["InvoiceRead"])
+    sim.faults.add("/tokens/*", method="DELETE", kind="latency", delay=0.5)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        raw.delete(f"/tokens/{target.split('|')[0]}", bearer=owner, timeout=0.1)
+    time.sleep(0.6)
+    assert sim.token_info(target)["status"] in ("Revoking", "Revoked")
+
+
+def test_error5xx_does_not_act(raw, sim, test_nip):
+    owner = access_of(
+        raw.login_with_token(sim.create_token(test_nip, test_nip, ["CredentialsManage"]))
+    )
+    sim.faults.add("/tokens/*", method="DELETE", kind="error5xx", status=503, times=2)
+    target = sim.create_token(test_nip, test_nip, ["InvoiceRead"])
+    path = f"/tokens/{target.split('|')[0]}"
+    assert [raw.delete(path, bearer=owner).status_code for _ in range(3)] == [503, 503, 204]
+    assert sim.calls["DELETE /tokens/{ref}"] == 3
+
+
+def test_drop_after_acting_over_http(raw, sim, owner_cert, test_nip):
+    pytest.importorskip("ksef.xades")
+    owner = access_of(raw.login_with_certificate(*owner_cert, test_nip))
+    sim.faults.add("/v2/tokens", method="POST", kind="drop_after")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        raw.post(
+            "/tokens",
+            bearer=owner,
+            json={"permissions": ["InvoiceRead"], "description": "zgubiona odpowiedź"},
+        )
+    # KSeF acted: the token exists although the client never saw it
+    created = sim.tokens_in(test_nip)
+    assert [t["description"] for t in created] == ["zgubiona odpowiedź"]
+    listing = raw.get("/tokens?description=zgubiona", bearer=owner).json()
+    assert len(listing["tokens"]) == 1
+
+
+def test_drop_before_acting(raw, sim, test_nip):
+    owner = access_of(
+        raw.login_with_token(sim.create_token(test_nip, test_nip, ["CredentialsManage"]))
+    )
+    target = sim.create_token(test_nip, test_nip, ["InvoiceRead"])
+    sim.faults.add("/tokens/*", kind="drop_before")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        raw.delete(f"/tokens/{target.split('|')[0]}", bearer=owner)
+    assert sim.token_info(target)["status"] == "Active"
+
+
+def test_faults_in_process(sim, test_nip):
+    session, base = in_process_session(sim)
+    raw = RawKsef(session, base)
+    sim.faults.add("/auth/challenge", kind="drop_after")
+    with pytest.raises(requests.exceptions.ConnectionError):
+        raw.post("/auth/challenge")
+    assert len(sim.state.challenges) == 1
+    sim.faults.add("/auth/challenge", kind="latency", delay=0.3)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        raw.post("/auth/challenge", timeout=(1, 0.05))
+    time.sleep(0.4)
+    assert len(sim.state.challenges) == 2
+    sim.faults.add("/auth/*", kind="error5xx", status=500, times=None)
+    assert raw.post("/auth/challenge").status_code == 500
+    assert raw.post("/auth/challenge").status_code == 500
+    sim.faults.clear()
+    assert raw.post("/auth/challenge").status_code == 200
+
+
+def test_fault_arguments_checked(sim):
+    with pytest.raises(ValueError):
+        sim.faults.add("/x", kind="explode")
+    with pytest.raises(ValueError):
+        sim.faults.add("/x", kind="error5xx", status=404)
