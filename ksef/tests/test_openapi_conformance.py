@@ -14,6 +14,7 @@ import base64
 import json
 import sys
 import types
+from datetime import datetime, timedelta, timezone
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
@@ -24,7 +25,10 @@ from ksef.models import AuthorizationPolicy, Challenge, Identifier
 
 # the helpers module asserts, so have pytest rewrite it before it is first imported
 pytest.register_assert_rewrite("client_fixtures")
-from client_fixtures import FakeTransport, OpenApiRecorder, OpenApiSpec  # noqa: E402
+from client_fixtures import FakeTransport, OpenApiRecorder  # noqa: E402
+
+# the shared client fixtures: spec, recorder, make_client, http_client, no_sleep, owner
+pytest_plugins = ["client_fixtures"]
 
 BASE = "http://ksef.invalid/v2"
 JWT = "eyJhbGciOiJSUzI1NiJ9.eyJ0eXAiOiJBY2Nlc3MifQ.c2lnbmF0dXJlLW9mLXRoZS1qd3Q"
@@ -53,11 +57,6 @@ STANDARD_HEADERS = {
     "user-agent",
     "x-error-format",  # documented in every operation's description
 }
-
-
-@pytest.fixture(scope="module")
-def spec(openapi_path):
-    return OpenApiSpec(openapi_path)
 
 
 @pytest.fixture
@@ -466,3 +465,60 @@ def test_recorder_counts_and_flags(spec):
     assert any("Retry-After" in p for p in recorder.problems)
     with pytest.raises(AssertionError):
         recorder.assert_clean()
+
+
+# --- the simulator, over HTTP ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("problem_details", [False, True], ids=["legacy", "problem-details"])
+def test_sweep_of_every_operation_against_the_simulator(
+    make_client, owner_cert, test_nip, sim, recorder, spec, problem_details
+):
+    """Each client operation once with success and once with an error answer; the
+    ``recorder`` fixture fails the test if any answer does not conform to the spec."""
+    from ksef import errors
+    from ksef.identifiers import ContextIdentifier
+
+    pytest.importorskip("ksef.xades")
+    client = make_client(problem_details=problem_details)
+    context = ContextIdentifier.nip(test_nip)
+    sim.seed_invoices(test_nip, count=3)
+    key, certificate = owner_cert
+    owner = client.authenticate_with_certificate(context, key, certificate, poll_interval=0.01)
+    generated = client.generate_token(owner.access_token, ["InvoiceRead"], "Sweep: tokeny")
+    session = client.authenticate_with_ksef_token(generated.token, poll_interval=0.01)
+    client.refresh_access_token(session.refresh_token)
+    client.list_auth_sessions(owner.access_token, page_size=10)
+    client.list_tokens(owner.access_token, statuses=["Active"], description="Sweep")
+    client.get_token(owner.access_token, generated.reference_number)
+    client.query_personal_grants(owner.access_token, context=context)
+    now = datetime.now(timezone.utc)
+    invoices, _more, _truncated = client.query_invoice_metadata(
+        session.access_token,
+        subject_type="Subject1",
+        date_from=now - timedelta(days=30),
+        date_to=now + timedelta(days=1),
+    )
+    assert len(invoices) == 3
+    other = sim.create_token(test_nip, test_nip, ["InvoiceRead"], "Sweep: inny").split("|")[0]
+    client.revoke_auth_session(owner.access_token, session.reference_number)
+    client.revoke_token(owner.access_token, generated.reference_number)
+
+    failing = [
+        lambda: client.list_tokens(owner.access_token, description="ab"),  # 400
+        lambda: client.list_tokens("eyJhbGciOiJub25lIn0.e30.x"),  # 401
+        lambda: client.redeem_token(session.access_token),  # wrong kind of token
+        lambda: client.revoke_token(session.access_token, other),  # 403 missing-permissions
+        lambda: client.get_token(owner.access_token, "20251010-EC-0000000000-0000000000-00"),
+        lambda: client.generate_token(owner.access_token, ["EnforcementOperations"], "Sweep x"),
+        lambda: client.submit_xades_signature(b"<AuthTokenRequest/>"),
+        lambda: client.get_auth_status("20251010-AU-0000000000-0000000000-00", "x"),
+    ]
+    for call in failing:
+        with pytest.raises(errors.KsefApiError):
+            call()
+    client.revoke_current_session(owner.refresh_token)
+
+    seen = {(m, spec.operation(m, p)[0]) for m, p, _s in recorder.calls}
+    expected = {(method, template) for _name, method, template, _path, _call in OPERATIONS}
+    assert expected <= seen
