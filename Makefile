@@ -39,8 +39,8 @@ demo: config
 lint: setup
 	@PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
 
-test-ksef: setup
-	@$(PY) -m pytest -p no:pytest_odoo -q ksef/tests
+test-ksef: config
+	@cd "$(BUILD)/addons" && $(PY) -m pytest -p no:odoo -p no:cacheprovider -q --rootdir=. $(MODULE)/ksef/tests
 
 test-odoo: config
 	@bash tools/run_tests.sh "$(BUILD)" "$(TEST_DB)" tests
