@@ -55,12 +55,13 @@ class Route:
     auth: tuple = ()  # accepted bearer kinds; () = public
     group: str = "other"
     required: tuple = ()  # x-required-permissions (any of)
+    prepare: object = None  # optional step run outside the state lock before ``handler``
 
 
-def _route(method, template, handler, auth=(), group="other", required=()):
+def _route(method, template, handler, auth=(), group="other", required=(), prepare=None):
     pattern = "^" + re.escape(template).replace(re.escape("{ref}"), REF) + "$"
     return Route(
-        method, template, re.compile(pattern), handler, tuple(auth), group, tuple(required)
+        method, template, re.compile(pattern), handler, tuple(auth), group, tuple(required), prepare
     )
 
 
@@ -70,8 +71,20 @@ ROUTES = (
     _route(
         "GET", "/security/public-key-certificates", auth.public_key_certificates, group="public"
     ),
-    _route("POST", "/auth/xades-signature", auth.xades_signature, group="public"),
-    _route("POST", "/auth/ksef-token", auth.ksef_token, group="public"),
+    _route(
+        "POST",
+        "/auth/xades-signature",
+        auth.xades_signature,
+        group="public",
+        prepare=auth.prepare_xades_signature,
+    ),
+    _route(
+        "POST",
+        "/auth/ksef-token",
+        auth.ksef_token,
+        group="public",
+        prepare=auth.prepare_ksef_token,
+    ),
     _route("POST", "/auth/token/redeem", auth.redeem, auth=("operation",), group="public"),
     _route("POST", "/auth/token/refresh", auth.refresh, auth=("refresh",), group="public"),
     _route("GET", "/auth/sessions", auth.list_sessions, auth=ACCESS),
@@ -186,8 +199,7 @@ class KsefSimulator:
                 body_too_large=too_large,
                 params=params,
             )
-            with self._lock:
-                response = self._dispatch(route, req)
+            response = self._dispatch(route, req)
             status, out_headers, out_body = self._render(response)
         except errors.SimError as exc:
             status, out_headers, out_body = errors.render(
@@ -228,20 +240,24 @@ class KsefSimulator:
         raise errors.NotFound("no such path")
 
     def _dispatch(self, route, req):
-        if route.auth:
-            req.principal = auth.authenticate(self, req, route.auth)
-        self._rate_limit(route, req)
-        if route.required and req.principal is not None:
-            present = req.principal.permissions
-            if not present.intersection(route.required):
-                raise errors.Forbidden(
-                    "missing-permissions",
-                    {
-                        "requiredAnyOfPermissions": list(route.required),
-                        "presentPermissions": sorted(present),
-                    },
-                )
-        return route.handler(self, req)
+        with self._lock:
+            if route.auth:
+                req.principal = auth.authenticate(self, req, route.auth)
+            self._rate_limit(route, req)
+            if route.required and req.principal is not None:
+                present = req.principal.permissions
+                if not present.intersection(route.required):
+                    raise errors.Forbidden(
+                        "missing-permissions",
+                        {
+                            "requiredAnyOfPermissions": list(route.required),
+                            "presentPermissions": sorted(present),
+                        },
+                    )
+        if route.prepare is not None:
+            req.prepared = route.prepare(self, req)
+        with self._lock:
+            return route.handler(self, req)
 
     def _rate_limit(self, route, req):
         table = self.config.effective_rate_limits()

@@ -318,7 +318,8 @@ def _permission_outcome(sim, subject, context):
 # --- XAdES ----------------------------------------------------------------------------------------
 
 
-def xades_signature(sim, req):
+def prepare_xades_signature(sim, req):
+    """Outside the state lock: verify the signed document (the CPU-heavy part)."""
     if req.body_too_large:
         raise errors.bad_request(21001, "Dokument jest zbyt duży.")
     if not req.body.strip():
@@ -339,9 +340,13 @@ def xades_signature(sim, req):
     except Exception as exc:  # never answer 500 for a bad document
         _log.warning("XAdES verification failed unexpectedly: %s", type(exc).__name__)
         raise errors.bad_request(9101, "Nie można zweryfikować dokumentu.") from None
+    return verified, verify_chain
 
-    record = _consume_challenge(sim, verified.challenge)
-    del record
+
+def xades_signature(sim, req):
+    """Under the lock: challenge, context, subject, permissions -> the auth operation."""
+    verified, verify_chain = req.prepared
+    _consume_challenge(sim, verified.challenge)
     try:
         context = as_context(verified.context)
     except (TypeError, ValueError, KeyError):
@@ -434,7 +439,8 @@ def _certificate_outcome(sim, certificate, verify_chain):
 # --- KSeF token -----------------------------------------------------------------------------------
 
 
-def ksef_token(sim, req):
+def prepare_ksef_token(sim, req):
+    """Outside the state lock: validate the body, pick the key and decrypt (RSA is slow)."""
     body = req.json()
     challenge_value = require_str(body, "challenge", min_len=36, max_len=36)
     ctx = require_obj(body, "contextIdentifier")
@@ -460,14 +466,23 @@ def ksef_token(sim, req):
             raise errors.bad_request(21470, f"Klucz o identyfikatorze {key_id} nie jest wspierany.")
     else:
         key = sim.current_key("KsefTokenEncryption")
-    record = _consume_challenge(sim, challenge_value)
+    try:
+        decrypted = key.decrypt_token(encrypted)
+    except Exception:  # wrong key, wrong padding, garbage, not UTF-8: all the same to KSeF
+        decrypted = None
+    return challenge_value, context, allowed_ips, decrypted
 
+
+def ksef_token(sim, req):
+    """Under the lock: challenge, token lookup and status -> the auth operation."""
+    challenge_value, context, allowed_ips, decrypted = req.prepared
+    record = _consume_challenge(sim, challenge_value)
     token_record = None
     outcome = None
-    try:
-        text, stamp = key.decrypt_token(encrypted)
-    except Exception:  # wrong key, wrong padding, garbage, not UTF-8: all the same to KSeF
+    if decrypted is None:
         outcome = (450, BAD_TOKEN, ("Nieprawidłowe szyfrowanie tokena",))
+    else:
+        text, stamp = decrypted
     if outcome is None and stamp != str(record.timestamp_ms):
         outcome = (450, BAD_TOKEN, ("Nieprawidłowy czas tokena",))
     if outcome is None:

@@ -44,6 +44,7 @@ class Request:
     body_too_large: bool = False
     params: dict = dataclasses.field(default_factory=dict)
     principal: object = None  # set by the app after authentication
+    prepared: object = None  # what the route's ``prepare`` step computed outside the lock
 
     @property
     def problem_details(self):
