@@ -10,17 +10,14 @@ class ResConfigSettings(models.TransientModel):
     ksef_internal_id = fields.Char(related="company_id.ksef_internal_id", readonly=False)
     ksef_nip = fields.Char(related="company_id.ksef_nip")
     ksef_is_branch = fields.Boolean(compute="_compute_ksef_is_branch")
-    ksef_key_configured = fields.Boolean(compute="_compute_ksef_key_configured")
+    ksef_key_configured = fields.Boolean(
+        default=lambda self: secret_vault.is_configured(), readonly=True
+    )
     ksef_token_count = fields.Integer(compute="_compute_ksef_token_count")
 
     def _compute_ksef_is_branch(self):
         for settings in self:
             settings.ksef_is_branch = bool(settings.company_id.parent_id)
-
-    def _compute_ksef_key_configured(self):
-        configured = secret_vault.is_configured()
-        for settings in self:
-            settings.ksef_key_configured = configured
 
     def _compute_ksef_token_count(self):
         for settings in self:

@@ -79,6 +79,17 @@ class TestSecretStorage(KsefCase):
         self.assertIn("KSEF_TOKEN_KEY", str(caught.exception))
         self.assertEqual(self.env["ksef.token"].search_count([]), count)
 
+    def test_forms_warn_when_no_key_is_configured(self):
+        for model, field in (
+            ("ksef.token.import", "key_configured"),
+            ("res.config.settings", "ksef_key_configured"),
+        ):
+            with self.subTest(model=model):
+                self.assertTrue(self.env[model].default_get([field])[field])
+                with _no_key(), patch.dict("os.environ", {}, clear=False) as environ:
+                    environ.pop(secret_vault.KEY_ENV, None)
+                    self.assertFalse(self.env[model].default_get([field])[field])
+
     def test_key_rotation_keeps_old_secrets_readable(self):
         token, text = self.import_token()
         old_key = config.get("ksef_token_key")

@@ -5,7 +5,7 @@
 # The Odoo tests need the addon installed in a database first: a fresh database is made each
 # run so that no state leaks from an earlier run. Fails (never skips) when Odoo is missing.
 set -euo pipefail
-build="$1"; db="$2"; what="${3:-all}"
+build="$(cd "$1" && pwd)"; db="$2"; what="${3:-all}"
 conf="$build/odoo.conf"
 VENV="${VENV:-$HOME/.cache/l10n_pl_ksef_token/venv}"
 ODOO_SRC="${ODOO_SRC:-$HOME/src/odoo-18.0}"

@@ -74,7 +74,9 @@ class KsefTokenImport(models.TransientModel):
         "secret.",
     )
     token_sealed = fields.Char(copy=False)
-    key_configured = fields.Boolean(compute="_compute_key_configured")
+    key_configured = fields.Boolean(
+        default=lambda self: secret_vault.is_configured(), readonly=True
+    )
 
     # ------------------------------------------------------------------
     # COMPUTE
@@ -130,11 +132,6 @@ class KsefTokenImport(models.TransientModel):
                 raise UserError(self.env["ksef.token"]._ksef_key_missing_message())
             # Bound inputs only: anything longer is refused by the parser anyway.
             wizard.token_sealed = secret_vault.encrypt(text[:4096], WIZARD_AAD)
-
-    def _compute_key_configured(self):
-        configured = secret_vault.is_configured()
-        for wizard in self:
-            wizard.key_configured = configured
 
     @api.onchange("scope")
     def _onchange_scope(self):
