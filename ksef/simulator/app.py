@@ -22,6 +22,7 @@ import re
 import secrets
 import threading
 import time
+import unicodedata
 
 from . import auth, errors, queries, tokens
 from .clock import Clock, iso
@@ -116,6 +117,20 @@ ROUTES = (
     ),
     _route("GET", "/rate-limits", queries.rate_limits, auth=ACCESS),
 )
+
+
+def _system_warning(requested):
+    """``X-Test-System-Warning`` is echoed as ``X-System-Warning`` (TEST only, ASCII-folded)."""
+    if not requested:
+        return None
+    try:  # HTTP header bytes arrive decoded as Latin-1; UTF-8 senders are the usual case
+        requested = requested.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        _log.debug("X-Test-System-Warning is not UTF-8; echoed as received")
+    requested = requested.replace("ł", "l").replace("Ł", "L")
+    folded = unicodedata.normalize("NFKD", requested).encode("ascii", "ignore").decode("ascii")
+    folded = "".join(ch for ch in folded if 32 <= ord(ch) < 127)[:500].strip()
+    return folded or None
 
 
 class KsefSimulator:
@@ -214,6 +229,9 @@ class KsefSimulator:
                 timestamp=iso(self.clock.now()),
             )
         self._record(route_key, status, client_ip)
+        warning = _system_warning(headers.get("x-test-system-warning"))
+        if warning:
+            out_headers.append(("X-System-Warning", warning))
         out_headers.append(("Content-Length", str(len(out_body))))
         return status, out_headers, out_body, drop_after
 

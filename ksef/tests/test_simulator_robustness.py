@@ -10,6 +10,7 @@ import requests
 from ksef.simulator import KsefSimulator, fast_test_config, in_process_session
 from ksef.simulator.app import ROUTES
 from ksef.simulator.testing import RawKsef, access_of
+from ksef.tests.client_fixtures import OpenApiRecorder
 
 
 def _assert_documented_error(response):
@@ -238,11 +239,13 @@ def _fuzz_bodies(rng):
         ).encode()
 
 
-def test_fuzz_every_route_in_process(sim, test_nip, caplog):
+def test_fuzz_every_route_in_process(sim, test_nip, caplog, sim_openapi_spec):
     """Random bodies, queries and paths on every route, authenticated and not: never 5xx,
     and no handler ever fails unexpectedly (the catch-all is not what keeps it alive)."""
     rng = random.Random(20261121)
     session, base = in_process_session(sim)
+    recorder = OpenApiRecorder(sim_openapi_spec)
+    recorder.install(session)
     raw = RawKsef(session, base)
     access = access_of(
         raw.login_with_token(
@@ -273,6 +276,7 @@ def test_fuzz_every_route_in_process(sim, test_nip, caplog):
                 )
                 _assert_documented_error(response)
     assert not [r for r in caplog.records if r.levelname in ("ERROR", "WARNING")]
+    recorder.assert_clean()  # every answer, errors included, matches openapi.json
 
 
 def test_wsgi_callable_directly(sim):
@@ -324,3 +328,24 @@ def test_demo_simulator_and_banner():
     assert len(sim.state.invoices) == 10
     text = banner("http://127.0.0.1:8090/v2", token)
     assert "http://127.0.0.1:8090/v2" in text and token in text
+
+
+def test_test_system_warning_is_echoed(raw):
+    response = raw.post(
+        "/auth/challenge", headers={"X-Test-System-Warning": "[W1]: Przerwa łączności".encode()}
+    )
+    assert response.headers["X-System-Warning"] == "[W1]: Przerwa lacznosci"
+    assert "X-System-Warning" not in raw.post("/auth/challenge").headers
+
+
+def test_sandbox_is_one_per_process(test_nip):
+    from ksef.simulator import get_sandbox, reset_sandbox, sandbox_session
+
+    assert get_sandbox() is get_sandbox()
+    session, base = sandbox_session()
+    assert base == "http://ksef-sandbox.invalid/v2"
+    token = get_sandbox().create_token(test_nip, test_nip, ["InvoiceRead"])
+    init = RawKsef(session, base).submit_ksef_token(token)
+    assert init.status_code == 202
+    reset_sandbox()
+    assert get_sandbox().tokens_in(test_nip) == []
