@@ -5,6 +5,7 @@ of every status and body format, fail-closed parsing, paging, polling, and that 
 reaches a log record or an exception text.
 """
 
+import json
 import logging
 import sys
 import types
@@ -31,6 +32,7 @@ SECRET = "919f704466624ce29cd5ac7b65ded5e7cccc112eee314f2aaa76e02cd16df7b9"
 TOKEN_REF = "20251010-EC-1DCE3E3000-12ECB5B36E-45"
 KSEF_TOKEN = f"{TOKEN_REF}|nip-5265877635|{SECRET}"
 AUTH_REF = "20250514-AU-2DFC46C000-3AC6D5877F-D4"
+CONTEXT_JSON = {"type": "Nip", "value": "5265877635"}
 CHALLENGE = {
     "challenge": "20250514-CR-226FB7B000-3ACF9BE4C0-10",
     "timestamp": "2025-10-01T13:20:52.9919681+00:00",
@@ -949,3 +951,54 @@ def test_context_must_be_serialisable(client, fake, stub_crypto):
     fake.add("GET", "/security/public-key-certificates", 200, [_key("A" * 43 + "=")])
     with pytest.raises(TypeError):
         client.submit_ksef_token(client.get_challenge(), "Nip:5265877635", KSEF_TOKEN)
+
+
+# --- real token encryption with any MF certificate ----------------------------------------
+
+
+def _certificate_ending_in_whitespace():
+    """An MF-like encryption certificate whose DER ends with an ASCII whitespace byte (~2% of
+    signatures do): found by re-signing with one key at different ``not_before`` times."""
+    from cryptography.hazmat.primitives import serialization
+
+    from ksef import crypto
+
+    key = crypto.generate_rsa_key(2048)
+    start = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for minute in range(2000):
+        _key, cert = crypto.generate_encryption_certificate(
+            key, not_before=start + timedelta(minutes=minute)
+        )
+        der = cert.public_bytes(serialization.Encoding.DER)
+        if der[-1:].isspace():
+            return key, der
+    pytest.skip("no certificate ending in whitespace found")
+
+
+@pytest.mark.xfail(
+    reason="ksef.crypto.load_certificate strips DER bytes (reported); remove the mark once fixed",
+    raises=errors.KsefCryptoError,
+    strict=False,
+)
+def test_token_encryption_works_with_any_certificate_bytes(client, fake):
+    """The client must authenticate whatever bytes KSeF's certificate happens to end with."""
+    import base64
+
+    from ksef import crypto
+
+    key, der = _certificate_ending_in_whitespace()
+    published = {
+        "certificate": base64.b64encode(der).decode(),
+        "certificateId": "Y2VydA==",
+        "publicKeyId": "QIoAK/Yc3s27Z4t3SZY4Mhp8JNLH7Vl4N3lNlJAEig8=",
+        "validFrom": "2025-01-01T00:00:00Z",
+        "validTo": "2099-01-01T00:00:00Z",
+        "usage": ["KsefTokenEncryption"],
+    }
+    fake.add("POST", "/auth/challenge", 200, CHALLENGE)
+    fake.add("GET", "/security/public-key-certificates", 200, [published])
+    fake.add("POST", "/auth/ksef-token", 202, AUTH_INIT)
+    client.submit_ksef_token(client.get_challenge(), CONTEXT_JSON, KSEF_TOKEN)
+    sent = json.loads(fake.last().body)
+    token, timestamp_ms = crypto.decrypt_ksef_token(sent["encryptedToken"], key)
+    assert (token, int(timestamp_ms)) == (KSEF_TOKEN, CHALLENGE["timestampMs"])
