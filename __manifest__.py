@@ -19,6 +19,7 @@
         "data/ksef_permission_data.xml",
         "views/ksef_token_views.xml",
         "views/ksef_token_import_views.xml",
+        "views/ksef_token_generate_views.xml",
         "views/res_config_settings_views.xml",
         "views/res_company_views.xml",
     ],

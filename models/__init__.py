@@ -5,3 +5,5 @@ from . import res_users
 from . import ksef_permission
 from . import ksef_token
 from . import res_config_settings
+from . import ksef_pending_generation
+from . import ksef_token_service

@@ -2,3 +2,4 @@ from . import test_company
 from . import test_secret_storage
 from . import test_import_wizard
 from . import test_access
+from . import test_generate

@@ -1,1 +1,2 @@
 from . import ksef_token_import
+from . import ksef_token_generate

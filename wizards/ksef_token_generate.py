@@ -1,0 +1,348 @@
+import base64
+import binascii
+import logging
+from datetime import timedelta
+
+from odoo import api, fields, models
+from odoo.exceptions import AccessError, UserError
+
+from ..ksef import crypto as ksef_crypto
+from ..ksef import permissions as ksef_perms
+from ..ksef import xades
+from ..ksef.errors import KsefCryptoError, KsefError, KsefXmlError
+from ..models import ksef_connection, secret_vault
+
+_logger = logging.getLogger(__name__)
+
+#: a challenge is valid 10 minutes in KSeF
+CHALLENGE_TTL = timedelta(minutes=10)
+
+
+class KsefTokenGenerate(models.TransientModel):
+    """Generate a KSeF token from Odoo, authorized by a XAdES signature: a file signed
+    outside Odoo (Profil Zaufany, qualified signature software) or a certificate stored in
+    Odoo's certificate module."""
+
+    _name = "ksef.token.generate"
+    _inherit = "ksef.token.import"
+    _description = "Generate a KSeF Token"
+
+    step = fields.Selection([("setup", "Set up"), ("sign", "Sign")], default="setup", required=True)
+    auth_method = fields.Selection(
+        [
+            ("upload", "Sign outside Odoo (Profil Zaufany, qualified signature)"),
+            ("certificate", "Certificate stored in Odoo"),
+        ],
+        string="Authorization",
+        required=True,
+        default="upload",
+    )
+    certificate_id = fields.Many2one(
+        "certificate.certificate",
+        groups="base.group_system",
+        help="A KSeF authentication certificate or a qualified seal (PKCS#12 with its private "
+        "key) stored in Odoo.",
+    )
+    challenge = fields.Char(readonly=True)
+    challenge_date = fields.Datetime(readonly=True)
+    auth_request = fields.Binary(string="Request to sign", readonly=True, attachment=False)
+    auth_request_filename = fields.Char(default="auth.xml")
+    signed_file = fields.Binary(string="Signed file", attachment=False)
+    signed_filename = fields.Char()
+    description = fields.Char(default=lambda self: self.env._("Odoo – KSeF token"))
+
+    # ------------------------------------------------------------------
+    # ACTIONS
+    # ------------------------------------------------------------------
+
+    @api.model
+    def action_open(self, company=None):
+        action = super().action_open(company=company)
+        action.update(name=self.env._("Generate a KSeF Token"), res_model=self._name)
+        return action
+
+    def _reopen(self):
+        return {
+            "type": "ir.actions.act_window",
+            "name": self.env._("Generate a KSeF Token"),
+            "res_model": self._name,
+            "res_id": self.id,
+            "view_mode": "form",
+            "target": "new",
+        }
+
+    def action_prepare_request(self):
+        """Fetch a fresh challenge and offer ``auth.xml`` (the AuthTokenRequest) for signing."""
+        self.ensure_one()
+        context_company = self._ksef_check_input()
+        client = ksef_connection.make_client(self.environment)
+        try:
+            challenge, xml = client.prepare_auth_request(self._ksef_context(context_company))
+        except KsefError as e:
+            raise UserError(self.env["ksef.token"]._ksef_error_message(e)) from None
+        self.write(
+            {
+                "step": "sign",
+                "challenge": challenge.challenge,
+                "challenge_date": fields.Datetime.now(),
+                "auth_request": base64.b64encode(xml),
+                "auth_request_filename": f"auth-{challenge.challenge}.xml",
+                "signed_file": False,
+            }
+        )
+        return self._reopen()
+
+    def action_generate(self):
+        """Authenticate (signed upload or stored certificate), then generate the token."""
+        self.ensure_one()
+        context_company = self._ksef_check_input()
+        context = self._ksef_context(context_company)
+        client = ksef_connection.make_client(self.environment)
+        Token = self.env["ksef.token"]
+        try:
+            if self.auth_method == "certificate":
+                signer = self._ksef_authenticate_certificate(client, context)
+            else:
+                signer = self._ksef_authenticate_upload(client, context)
+            access_token = signer.access_token
+            permissions = self._ksef_permissions(client, access_token, context)
+        except KsefError as e:
+            raise UserError(Token._ksef_error_message(e)) from None
+        values = self._ksef_token_values(context_company, context)
+        token = Token._ksef_generate(
+            client, access_token, context, values, permissions, self.description
+        )
+        try:
+            client.revoke_current_session(access_token)
+        except KsefError:
+            _logger.info("KSeF: closing the generation session failed (it expires by itself)")
+        token._ksef_post(
+            self.env._(
+                "Token generated in KSeF by %(user)s (%(method)s): environment %(environment)s, "
+                "context %(context)s, type %(type)s, permissions %(permissions)s.",
+                user=self.env.user.name,
+                method=dict(self._fields["auth_method"]._description_selection(self.env))[
+                    self.auth_method
+                ],
+                environment=dict(self._fields["environment"]._description_selection(self.env))[
+                    self.environment
+                ],
+                context=context.token_prefix,
+                type=dict(self._fields["token_type"]._description_selection(self.env))[
+                    self.token_type
+                ],
+                permissions=", ".join(permissions),
+            )
+        )
+        self.write({"signed_file": False, "auth_request": False})
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "ksef.token",
+            "res_id": token.id,
+            "view_mode": "form",
+            "target": "current",
+        }
+
+    # ------------------------------------------------------------------
+    # CHECKS
+    # ------------------------------------------------------------------
+
+    def _ksef_check_input(self):
+        """The company whose context the token is for, after every check of the input."""
+        self._check_admin()
+        if not secret_vault.is_configured():
+            raise UserError(self.env["ksef.token"]._ksef_key_missing_message())
+        self.env["ksef.token"]._ksef_check_environment_allowed(self.environment)
+        company = self.company_id
+        if company not in self.env.user.company_ids:
+            raise AccessError(
+                self.env._("You have no access to the company %(company)s.", company=company.name)
+            )
+        if not company.ksef_nip:
+            raise UserError(
+                self.env._(
+                    "The company %(company)s has no valid Polish NIP in its Tax ID.",
+                    company=company.name,
+                )
+            )
+        if self.scope == "branch" and not self.branch_id:
+            raise UserError(self.env._("Choose the branch the token belongs to."))
+        if self.scope == "user" and not self.user_id:
+            raise UserError(self.env._("Choose the operator (user) the token is for."))
+        context_company = self._context_company()
+        self.env["ksef.token"]._ksef_check_admin(company | context_company)
+        if self.branch_id and (
+            self.branch_id.root_id != company.root_id or not self.branch_id.ksef_internal_id
+        ):
+            raise UserError(
+                self.env._(
+                    "%(branch)s is not a branch of %(company)s with a KSeF internal ID.",
+                    branch=self.branch_id.name,
+                    company=company.name,
+                )
+            )
+        if self.user_id and context_company not in self.user_id.company_ids:
+            raise UserError(
+                self.env._(
+                    "%(user)s has no access to %(company)s, so a token of that company cannot be "
+                    "theirs.",
+                    user=self.user_id.name,
+                    company=context_company.name,
+                )
+            )
+        if not 5 <= len((self.description or "").strip()) <= 200:
+            raise UserError(self.env._("The description must have 5 to 200 characters."))
+        if self.token_type == "custom" and not self.permission_ids:
+            raise UserError(self.env._("Choose at least one KSeF permission."))
+        return context_company
+
+    def _ksef_context(self, context_company):
+        return context_company._ksef_context("branch" if self._uses_branch() else "company")
+
+    def _ksef_permissions(self, client, access_token, context):
+        if self.token_type == "A":
+            held = self.env["ksef.token"]._ksef_held_permissions(client, access_token, context)
+            if not held:
+                raise UserError(
+                    self.env._(
+                        "The signing person holds no token permission in the KSeF context "
+                        "%(context)s, so a type A token would carry none.",
+                        context=context.token_prefix,
+                    )
+                )
+            return list(held)
+        if self.token_type in ksef_perms.TOKEN_TYPE_PERMISSIONS:
+            return list(ksef_perms.TOKEN_TYPE_PERMISSIONS[self.token_type])
+        return list(ksef_perms.validate_permissions(self.permission_ids.mapped("name")))
+
+    def _ksef_token_values(self, context_company, context):
+        return {
+            "company_id": context_company.id,
+            "scope": self.scope,
+            "operator_id": self.user_id.id,
+            "context_type": context.type,
+            "context_value": context.value,
+            "environment": self.environment,
+            "token_type": self.token_type,
+            "expiry_date": self.expiry_date,
+            "user_ids": [(6, 0, self.user_id.ids)],
+            "assigned_company_ids": [(6, 0, [] if self.scope == "user" else context_company.ids)],
+        }
+
+    # ------------------------------------------------------------------
+    # AUTHENTICATION
+    # ------------------------------------------------------------------
+
+    def _ksef_authenticate_certificate(self, client, context):
+        if not self.env.user.has_group("base.group_system"):
+            raise AccessError(
+                self.env._("Only system administrators may use certificates stored in Odoo.")
+            )
+        certificate = self.sudo().certificate_id
+        if not certificate:
+            raise UserError(self.env._("Choose the certificate to sign with."))
+        if certificate.company_id and certificate.company_id not in (
+            self.company_id | self.company_id.parent_ids | self._context_company()
+        ):
+            raise UserError(
+                self.env._(
+                    "The certificate %(certificate)s belongs to another company.",
+                    certificate=certificate.display_name,
+                )
+            )
+        if not certificate.is_valid or not certificate.private_key_id:
+            raise UserError(
+                self.env._(
+                    "The certificate %(certificate)s cannot sign: it is expired, not loaded or "
+                    "has no private key (upload it as PKCS#12 with its password).",
+                    certificate=certificate.display_name,
+                )
+            )
+        try:
+            cert = ksef_crypto.load_certificate(
+                base64.b64decode(certificate.with_context(bin_size=False).pem_certificate)
+            )
+            key = ksef_crypto.load_private_key(
+                base64.b64decode(certificate.private_key_id.with_context(bin_size=False).pem_key)
+            )
+        except (KsefCryptoError, ValueError, TypeError, binascii.Error):
+            raise UserError(
+                self.env._(
+                    "The certificate %(certificate)s or its private key cannot be read.",
+                    certificate=certificate.display_name,
+                )
+            ) from None
+        return client.authenticate_with_certificate(context, key, cert, poll_interval=0.5)
+
+    def _ksef_authenticate_upload(self, client, context):
+        signed = self._ksef_check_upload(context)
+        return client.authenticate_with_xades(signed, poll_interval=0.5)
+
+    def _ksef_check_upload(self, context):
+        """The uploaded signed request, after checking it is the one we asked to sign."""
+        if not self.challenge or not self.signed_file:
+            raise UserError(
+                self.env._(
+                    "Download auth.xml, sign it (Profil Zaufany or qualified signature "
+                    "software) and upload the signed file first."
+                )
+            )
+        # bounded before decoding: base64 is 4/3 of the document
+        if len(self.signed_file) > xades.MAX_XML_SIZE * 4 // 3 + 4:
+            raise UserError(self._ksef_xml_message("too_large"))
+        try:
+            data = base64.b64decode(self.signed_file, validate=False)
+            verified = xades.verify_signed_auth_request(data)
+        except binascii.Error:
+            raise UserError(self._ksef_xml_message("malformed")) from None
+        except KsefXmlError as e:
+            raise UserError(self._ksef_xml_message(e.kind)) from None
+        if verified.challenge != self.challenge:
+            raise UserError(
+                self.env._(
+                    "The signed file was made for another challenge (an older auth.xml?). Sign "
+                    "the auth.xml offered now and upload it."
+                )
+            )
+        if fields.Datetime.now() - self.challenge_date > CHALLENGE_TTL:
+            raise UserError(
+                self.env._(
+                    "The challenge of this request is older than 10 minutes and KSeF no longer "
+                    "accepts it. Click 'New auth.xml', sign the new file and upload it within 10 "
+                    "minutes."
+                )
+            )
+        if (verified.context.type, verified.context.value) != (context.type, context.value):
+            raise UserError(
+                self.env._(
+                    "The signed file is for the KSeF context %(signed)s, not %(expected)s. Sign "
+                    "the auth.xml offered now.",
+                    signed=verified.context.token_prefix,
+                    expected=context.token_prefix,
+                )
+            )
+        return data
+
+    def _ksef_xml_message(self, kind):
+        again = self.env._("Sign the auth.xml offered by Odoo and upload the signed file.")
+        messages = {
+            "too_large": self.env._("The uploaded file is far too large for a signed request."),
+            "malformed": self.env._("The uploaded file is not an XML document."),
+            "forbidden_dtd": self.env._(
+                "The uploaded file declares a DOCTYPE or entities, which are refused for "
+                "security."
+            ),
+            "wrong_root": self.env._("The uploaded file is not a KSeF AuthTokenRequest."),
+            "schema": self.env._("The uploaded file is not a valid KSeF AuthTokenRequest."),
+            "unsigned": self.env._("The uploaded file is not signed."),
+            "multiple_signatures": self.env._("The uploaded file holds more than one signature."),
+            "bad_signature": self.env._(
+                "The signature of the uploaded file is invalid: the file was changed after "
+                "signing, or the signature does not cover it."
+            ),
+            "bad_certificate": self.env._(
+                "The signing certificate is expired, not yet valid or too weak."
+            ),
+        }
+        message = messages.get(kind) or self.env._("The uploaded file cannot be used.")
+        return f"{message} {again}"
