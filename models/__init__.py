@@ -7,3 +7,6 @@ from . import ksef_token
 from . import res_config_settings
 from . import ksef_pending_generation
 from . import ksef_token_service
+from . import ksef_session
+from . import ksef_session_service
+from . import res_company_ksef_session

@@ -1,0 +1,93 @@
+"""Test case for the KSeF session service against the simulator over real HTTP.
+
+One :class:`SimulatorServer` per class; the ``test`` environment points at it
+(``ksef_url_test``); each test starts with an empty simulator. The registry is in test mode
+during each test so that the service's private renewal cursor (a ``TestCursor`` then) sees the
+test's data and its commit is only a savepoint release: nothing is left behind.
+"""
+
+from datetime import timedelta
+from unittest.mock import patch
+
+import odoo
+from odoo import fields
+
+from ..ksef.identifiers import ContextIdentifier
+from ..ksef.simulator import KsefSimulator, SimulatorServer, fast_test_config
+from .common import BRANCH_A1, NIP_A, KsefCase
+
+CTX_A = ContextIdentifier.nip(NIP_A)
+CTX_A1 = ContextIdentifier.internal_id(BRANCH_A1)
+AUTH = "POST /auth/ksef-token"
+REFRESH = "POST /auth/token/refresh"
+
+
+class KsefSessionCase(KsefCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.sim = KsefSimulator(fast_test_config())
+        cls.server = SimulatorServer(cls.sim)
+        cls.server.start()
+        cls.addClassCleanup(cls.server.stop)
+        patcher = patch.dict(odoo.tools.config.options, {"ksef_url_test": cls.server.base_url})
+        patcher.start()
+        cls.addClassCleanup(patcher.stop)
+        cls.service = cls.env["ksef.session.service"]
+
+    def setUp(self):
+        super().setUp()
+        self.sim.reset()
+        self.sim.clock.reset()  # in step with Odoo's clock again
+        self.sim.config.rate_limits = False
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
+        self.sleeps = []
+        self.clock = [None]  # None = real time; else the service's "now"
+        service_cls = type(self.env["ksef.session.service"])
+        self.startPatcher(
+            patch.object(service_cls, "_ksef_sleep", lambda _self, s: self.sleeps.append(s))
+        )
+        self.startPatcher(
+            patch.object(
+                service_cls,
+                "_ksef_now",
+                lambda _self: self.clock[0] or fields.Datetime.now(),
+            )
+        )
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def move_clock(self, **delta):
+        """Move the service's clock (and the simulator's) forward."""
+        now = self.clock[0] or fields.Datetime.now()
+        self.clock[0] = now + timedelta(**delta)
+        self.sim.advance(timedelta(**delta).total_seconds())
+
+    def sim_token(self, permissions, *, context=CTX_A, description="Odoo session test", **values):
+        """A token created in the simulator (as the Ministry's app would) and imported into
+        Odoo by admin_a with the same permissions, unless ``odoo_permissions`` says others."""
+        odoo_permissions = values.pop("odoo_permissions", permissions)
+        text = self.sim.create_token(context.value, NIP_A, list(permissions), description)
+        token, _text = self.import_token(
+            token=text,
+            description=description,
+            permission_ids=[(6, 0, self.env["ksef.permission"]._by_names(odoo_permissions).ids)],
+            **values,
+        )
+        return token
+
+    def get_client(self, scope="fetch", user=None, company=None):
+        user = user or self.admin_a
+        env = self.env(user=user, context={"allowed_company_ids": user.company_ids.ids})
+        company = env["res.company"].browse((company or self.company_a).id)
+        return env["ksef.session.service"].get_client(company, scope)
+
+    def session_row(self, token):
+        self.env.flush_all()
+        self.cr.execute(
+            "SELECT access_ciphertext, refresh_ciphertext, auth_count, refresh_count, "
+            "access_valid_until, refresh_valid_until FROM ksef_session WHERE token_id = %s",
+            [token.id],
+        )
+        return self.cr.fetchone()
