@@ -690,7 +690,6 @@ def list_sessions(sim, req):
 
 def revoke_current_session(sim, req):
     req.principal.operation.revoked = True
-    req.principal.operation.refresh_jti = None
     return Response(204)
 
 
@@ -706,7 +705,6 @@ def revoke_session(sim, req):
             "nie została znaleziona.",
         )
     operation.revoked = True
-    operation.refresh_jti = None
     return Response(204)
 
 

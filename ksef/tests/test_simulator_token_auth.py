@@ -265,10 +265,15 @@ def test_sessions_list_and_revoke(raw, sim, token):
     # revoke the first session by reference: its refresh stops working
     reference = listing["items"][1]["referenceNumber"]
     assert raw.delete(f"/auth/sessions/{reference}", bearer=access_of(second)).status_code == 204
-    assert raw.post("/auth/token/refresh", bearer=refresh_of(first)).status_code in (400, 401)
+    refused = raw.post("/auth/token/refresh", bearer=refresh_of(first))
+    detail = refused.json()["exception"]["exceptionDetailList"][0]
+    assert (refused.status_code, detail["exceptionCode"]) == (400, 21301)
+    assert detail["details"] == [
+        "Status uwierzytelniania (425) nie pozwala na odświeżenie tokenu dostępowego."
+    ]
     # the current session with its refresh token
     assert raw.delete("/auth/sessions/current", bearer=refresh_of(second)).status_code == 204
-    assert raw.post("/auth/token/refresh", bearer=refresh_of(second)).status_code in (400, 401)
+    assert raw.post("/auth/token/refresh", bearer=refresh_of(second)).status_code == 400
     # access tokens keep working until they expire
     assert raw.get("/tokens", bearer=access_of(first)).status_code == 200
 
@@ -298,3 +303,22 @@ def test_auth_status_gone_after_retention(raw, sim, token):
         f"/auth/{init['referenceNumber']}", bearer=init["authenticationToken"]["token"]
     )
     assert response.status_code == 410
+
+
+@pytest.mark.xfail(
+    reason="ksef.crypto.load_certificate strips whitespace bytes off binary DER (a certificate "
+    "whose DER ends in 0x20/0x0A/... becomes unreadable); reported to the crypto owner",
+    strict=False,
+)
+def test_published_certificate_ending_in_a_whitespace_byte_loads_in_the_client():
+    """KSeF's certificate may end in any byte: the client must read every one of them."""
+    from ksef import crypto
+    from ksef.simulator.keys import make_published_key
+
+    for _ in range(3000):
+        published = make_published_key()
+        if published.certificate_der[-1:] in (b" ", b"\n", b"\r", b"\t", b"\x0b", b"\x0c"):
+            break
+    else:
+        pytest.skip("no certificate ending in a whitespace byte was drawn")
+    crypto.load_certificate(published.certificate_der)
