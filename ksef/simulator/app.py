@@ -108,6 +108,13 @@ ROUTES = (
     ),
     _route("GET", "/permissions/operations/{ref}", queries.permission_operation, auth=ACCESS),
     _route(
+        "DELETE",
+        "/permissions/common/grants/{ref}",
+        queries.revoke_common_grant,
+        auth=ACCESS,
+        required=("CredentialsManage", "VatUeManage", "SubunitManage"),
+    ),
+    _route(
         "POST",
         "/invoices/query/metadata",
         queries.query_metadata,
@@ -191,6 +198,7 @@ class KsefSimulator:
                 route_key = f"{method} {route.template}"
             except errors.SimError as exc:
                 routing_error = exc
+                route_key = f"{method} <unrouted>"  # bounded keys in sim.calls
             for fault in self.faults.take(method, path or full_path):
                 if fault.kind == "latency":
                     time.sleep(fault.delay)

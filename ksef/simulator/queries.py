@@ -155,6 +155,24 @@ def permission_operation(sim, req):
     return Response(200, {"status": {"code": 200, "description": "Operacja zakończona sukcesem"}})
 
 
+def revoke_common_grant(sim, req):
+    """``DELETE /permissions/common/grants/{permissionId}``: remove a grant of this context.
+
+    Owner permissions are not grants and cannot be revoked (400 21405)."""
+    permission_id = req.params["ref"]
+    context = req.principal.context
+    grant = next(
+        (g for g in sim.state.grants if g.id == permission_id and g.context == context), None
+    )
+    if grant is None:
+        raise errors.validation(f"Uprawnienie o identyfikatorze {permission_id} nie istnieje.")
+    sim.state.grants.remove(grant)
+    now = sim.clock.now()
+    reference = new_reference("EG", now)
+    sim.state.permission_operations[reference] = now
+    return Response(202, {"referenceNumber": reference})
+
+
 # --- rate limits ------------------------------------------------------------------------------
 
 

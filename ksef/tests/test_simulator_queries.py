@@ -163,3 +163,21 @@ def test_grant_persons_then_grantee_authenticates(
     denied = raw.post("/permissions/persons/grants", bearer=grantee, json=body)
     assert denied.status_code == 403 and denied.json()["reasonCode"] == "missing-permissions"
     assert sim.permissions_of(test_nip, OTHER) == ["InvoiceRead"]
+
+
+def test_revoke_common_grant(raw, sim, owner_cert, test_nip):
+    pytest.importorskip("ksef.xades")
+    sim.grant(test_nip, OTHER, ["InvoiceRead", "InvoiceWrite"], "Księgowa zewnętrzna")
+    grantee = access_of(raw.login_with_token(sim.create_token(test_nip, OTHER, ["InvoiceRead"])))
+    mine = raw.post("/permissions/query/personal/grants", bearer=grantee, json={}).json()
+    permission_id = mine["permissions"][0]["id"]
+    owner = access_of(raw.login_with_certificate(*owner_cert, test_nip))
+    assert (
+        raw.delete(f"/permissions/common/grants/{permission_id}", bearer=owner).status_code == 202
+    )
+    assert sim.permissions_of(test_nip, OTHER) == ["InvoiceWrite"]
+    again = raw.delete(f"/permissions/common/grants/{permission_id}", bearer=owner)
+    assert again.status_code == 400
+    # the grantee lacks CredentialsManage
+    denied = raw.delete(f"/permissions/common/grants/{permission_id}", bearer=grantee)
+    assert denied.status_code == 403
