@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from ksef.errors import KsefAuthFailed, KsefBadRequest, KsefForbidden, KsefUnauthorized
+from ksef.errors import KsefAuthFailed, KsefBadRequest, KsefForbidden
 from ksef.identifiers import ContextIdentifier
 
 # the helpers module asserts, so have pytest rewrite it before it is first imported
@@ -262,16 +262,19 @@ def test_auth_sessions_list_and_revoke(http_client, auth, sim, test_nip):
     assert not by_ref[second.reference_number].is_current
     assert by_ref[second.reference_number].authentication_method_category == "Token"
 
-    # a revoked session's refresh token is dead: KSeF documents 21301 "status does not
-    # allow" for refresh; an invalidated refresh JWT may also be refused as 401
+    # a revoked session's refresh token is dead: 21301 "status does not allow" (425)
     http_client.revoke_auth_session(first.access_token, second.reference_number)
-    with pytest.raises((KsefBadRequest, KsefUnauthorized)) as refused:
+    with pytest.raises(KsefBadRequest) as refused:
         http_client.refresh_access_token(second.refresh_token)
-    assert refused.value.code == 21301 or refused.value.http_status == 401
+    assert refused.value.code == 21301
 
     http_client.revoke_current_session(first.refresh_token)
-    with pytest.raises((KsefBadRequest, KsefUnauthorized)):
+    with pytest.raises(KsefBadRequest) as refused:
         http_client.refresh_access_token(first.refresh_token)
+    assert refused.value.code == 21301
+    listed = {s.reference_number: s for s in http_client.list_auth_sessions(first.access_token)[0]}
+    if first.reference_number in listed:  # a revoked session, if still listed, shows 425
+        assert listed[first.reference_number].status_code == 425
 
 
 def test_a_parsed_token_authenticates_too(http_client, sim, test_nip, no_sleep):
