@@ -4,3 +4,4 @@ from . import test_import_wizard
 from . import test_access
 from . import test_generate
 from . import test_session_service
+from . import test_session_concurrency
