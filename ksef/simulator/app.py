@@ -413,6 +413,8 @@ class KsefSimulator:
                 raise ValueError(f"unknown token permission {permission!r}")
         if status not in TOKEN_STATUSES:
             raise ValueError(f"unknown token status {status!r}")
+        if not isinstance(description, str) or not 5 <= len(description) <= 256:
+            raise ValueError("a token description has 5 to 256 characters (as in KSeF)")
         with self._lock:
             _record, token = tokens.create_token_record(
                 self, context, author, permissions, description, status=status

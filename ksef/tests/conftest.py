@@ -17,7 +17,8 @@ Simulator fixtures (see :mod:`ksef.simulator`):
 * ``other_person_cert``: a person certificate for NIP ``7352765225`` (no permissions in the
   ``test_nip`` context until a test grants some);
 * ``raw``: :class:`ksef.simulator.testing.RawKsef` (plain ``requests``) over HTTP to
-  ``sim_server``, validating every answer against openapi.json (fails the test otherwise).
+  ``sim_server``, validating every answer against openapi.json (fails the test otherwise);
+* ``sim_openapi_spec``: the parsed openapi.json (``client_fixtures.OpenApiSpec``), once per run.
 """
 
 import os
