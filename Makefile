@@ -39,8 +39,9 @@ demo: config
 lint: setup
 	@PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
 
-test-ksef: config
-	@cd "$(BUILD)/addons" && $(PY) -m pytest -p no:odoo -p no:cacheprovider -q --rootdir=. $(MODULE)/ksef/tests
+# from inside ksef/tests, so that pytest never imports the addon (and Odoo) around the package
+test-ksef: setup
+	@cd ksef/tests && $(PY) -m pytest -p no:odoo -p no:cacheprovider -q --rootdir=. .
 
 test-odoo: config
 	@bash tools/run_tests.sh "$(BUILD)" "$(TEST_DB)" tests

@@ -103,7 +103,11 @@ def load_certificate(data) -> x509.Certificate:
         return data
     if isinstance(data, models.PublicKeyCertificate):
         data = data.certificate_der
-    raw = _as_bytes(data).strip()
+    raw = _as_bytes(data)
+    if not raw.startswith(b"\x30"):
+        # only text (PEM, Base64) may carry surrounding whitespace: DER bytes are kept as
+        # they are, since a DER certificate may legitimately end with a whitespace byte
+        raw = raw.strip()
     try:
         if raw.startswith(b"-----BEGIN"):
             return x509.load_pem_x509_certificate(raw)
@@ -121,7 +125,9 @@ def load_private_key(data, password=None):
     key object unchanged. Raises :class:`KsefCryptoError` (``bad_password`` / ``bad_key``)."""
     if isinstance(data, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         return data
-    raw = _as_bytes(data).strip()
+    raw = _as_bytes(data)
+    if not raw.startswith(b"\x30"):
+        raw = raw.strip()  # PEM text only; DER bytes may end with a whitespace byte
     pwd = _password_bytes(password)
     loader = (
         serialization.load_pem_private_key

@@ -10,8 +10,6 @@ simulator of ``make simulator`` shared by all workers). The tests use it to talk
 HTTP simulator. This module is the only place that knows where KSeF is.
 """
 
-import threading
-
 from odoo.tools import config
 
 from ..ksef.client import KsefClient
@@ -20,24 +18,12 @@ from ..ksef.environments import ENVIRONMENTS
 #: connect / read timeouts of every KSeF call made from Odoo (seconds)
 DEFAULT_TIMEOUT = (5, 30)
 
-_sandbox_lock = threading.Lock()
-_sandbox = None
-
 
 def sandbox_simulator():
-    """The in-process simulator behind the Sandbox environment (created on first use).
+    """The in-process simulator behind the Sandbox environment (one per worker process)."""
+    from ..ksef.simulator import sandbox
 
-    Tokens become Active and Revoked after a few seconds, as in KSeF, and rate limits are the
-    KSeF defaults, so the Sandbox behaves like the real thing."""
-    global _sandbox
-    with _sandbox_lock:
-        if _sandbox is None:
-            from ..ksef.simulator import KsefSimulator, SimulatorConfig
-
-            _sandbox = KsefSimulator(
-                SimulatorConfig(token_activation_delay=2.0, token_revocation_delay=2.0)
-            )
-        return _sandbox
+    return sandbox.get_sandbox()
 
 
 def base_url_override(environment):
@@ -51,9 +37,9 @@ def make_client(environment, *, timeout=DEFAULT_TIMEOUT, problem_details=True):
     if override:
         return KsefClient(override, timeout=timeout, problem_details=problem_details)
     if environment == "sandbox":
-        from ..ksef.simulator import in_process_session
+        from ..ksef.simulator import sandbox
 
-        session, base_url = in_process_session(sandbox_simulator())
+        session, base_url = sandbox.sandbox_session()
         return KsefClient(
             base_url, timeout=timeout, session=session, problem_details=problem_details
         )

@@ -975,11 +975,6 @@ def _certificate_ending_in_whitespace():
     pytest.skip("no certificate ending in whitespace found")
 
 
-@pytest.mark.xfail(
-    reason="ksef.crypto.load_certificate strips DER bytes (reported); remove the mark once fixed",
-    raises=errors.KsefCryptoError,
-    strict=False,
-)
 def test_token_encryption_works_with_any_certificate_bytes(client, fake):
     """The client must authenticate whatever bytes KSeF's certificate happens to end with."""
     import base64

@@ -305,11 +305,6 @@ def test_auth_status_gone_after_retention(raw, sim, token):
     assert response.status_code == 410
 
 
-@pytest.mark.xfail(
-    reason="ksef.crypto.load_certificate strips whitespace bytes off binary DER (a certificate "
-    "whose DER ends in 0x20/0x0A/... becomes unreadable); reported to the crypto owner",
-    strict=False,
-)
 def test_published_certificate_ending_in_a_whitespace_byte_loads_in_the_client():
     """KSeF's certificate may end in any byte: the client must read every one of them."""
     from ksef import crypto
