@@ -10,3 +10,4 @@ from . import ksef_token_service
 from . import ksef_session
 from . import ksef_session_service
 from . import res_company_ksef_session
+from . import ksef_token_lifecycle

@@ -4,4 +4,7 @@ from . import test_import_wizard
 from . import test_access
 from . import test_generate
 from . import test_session_service
+from . import test_revoke_share
+from . import test_sync
+from . import test_orphans
 from . import test_session_concurrency

@@ -48,6 +48,7 @@ class KsefSimCase(KsefCase):
     def setUp(self):
         super().setUp()
         self.sim.reset()
+        self.sim.config.rate_limits = False  # a test may have turned them on
         self.addCleanup(self.purge_journal)
 
     # -- helpers ---------------------------------------------------------------------------

@@ -1,2 +1,4 @@
 from . import ksef_token_import
 from . import ksef_token_generate
+from . import ksef_token_revoke
+from . import ksef_token_share
