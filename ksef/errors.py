@@ -129,7 +129,9 @@ class KsefRateLimited(KsefApiError):
 
 
 class KsefAuthFailed(KsefError):
-    """An authentication operation ended with a non-200 status (415, 425, 450, 460, 470, 480, 500, 550).
+    """An authentication operation ended with a non-200 status.
+
+    KSeF's final statuses: 415, 425, 450, 460, 470, 480, 500, 550.
 
     ``status_code`` is that status; ``description``/``details`` are KSeF's texts.
     """
