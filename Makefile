@@ -3,7 +3,7 @@
 # Everything is set up on demand and idempotently:
 #   ODOO_SRC  an Odoo 18.0 source tree (default ~/src/odoo-18.0; cloned from upstream if absent)
 #   VENV      the virtualenv with Odoo's pins and our dependencies (default ~/.cache/l10n_pl_ksef_token/venv)
-#   .build/   generated Odoo configuration, encryption key and addons path (git-ignored)
+#   BUILD     generated Odoo configuration, encryption key and addons path (outside the checkout)
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
@@ -11,7 +11,9 @@ ODOO_SRC ?= $(HOME)/src/odoo-18.0
 VENV     ?= $(HOME)/.cache/l10n_pl_ksef_token/venv
 PY       := $(VENV)/bin/python
 MODULE   := l10n_pl_ksef_token
-BUILD    := $(CURDIR)/.build
+# generated configuration, encryption key and addons path, outside the checkout (a link to
+# the checkout inside it would make the tree contain itself), one per checkout
+BUILD    ?= $(HOME)/.cache/l10n_pl_ksef_token/build/$(notdir $(CURDIR))-$(shell printf %s "$(CURDIR)" | sha1sum | cut -c1-8)
 DEMO_DB  ?= ksef_demo
 TEST_DB  ?= ksef_test
 HTTP_PORT ?= 8069
