@@ -25,6 +25,9 @@
         "data/ir_cron.xml",
         "views/res_config_settings_views.xml",
         "views/res_company_views.xml",
+        "views/ksef_session_views.xml",
+        "security/ksef_session_security.xml",
+        "data/ir_cron_sessions.xml",
     ],
     "demo": [
         "demo/ksef_demo.xml",

@@ -11,3 +11,5 @@ from . import ksef_session
 from . import ksef_session_service
 from . import res_company_ksef_session
 from . import ksef_token_lifecycle
+from . import ksef_token_session
+from . import ksef_invoice_metadata

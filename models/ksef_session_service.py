@@ -546,6 +546,13 @@ class KsefSessionService(models.AbstractModel):
             )
         )
 
+    @api.model
+    def _ksef_reschedule(self, cron_xmlid, seconds):
+        """Run the cron ``cron_xmlid`` again in ``seconds`` (after a :class:`KsefRetryLater`)."""
+        cron = self.env.ref(cron_xmlid, raise_if_not_found=False)
+        if cron:
+            cron.sudo()._trigger(at=fields.Datetime.now() + timedelta(seconds=seconds))
+
     # ------------------------------------------------------------------
     # FAILURES
     # ------------------------------------------------------------------

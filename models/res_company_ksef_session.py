@@ -42,6 +42,13 @@ class ResCompany(models.Model):
         "keep them off for this company.",
     )
 
+    ksef_fetch_watermark = fields.Datetime(
+        string="KSeF Invoices Read Until",
+        copy=False,
+        help="The purchase invoice fetch job has read the invoices KSeF stored until then.",
+    )
+    ksef_fetch_message = fields.Char(string="Last KSeF Fetch", readonly=True, copy=False)
+
     # ------------------------------------------------------------------
     # CONSTRAINTS
     # ------------------------------------------------------------------

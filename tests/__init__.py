@@ -8,3 +8,4 @@ from . import test_revoke_share
 from . import test_sync
 from . import test_orphans
 from . import test_session_concurrency
+from . import test_jobs
