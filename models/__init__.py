@@ -13,3 +13,4 @@ from . import res_company_ksef_session
 from . import ksef_token_lifecycle
 from . import ksef_token_session
 from . import ksef_invoice_metadata
+from . import ksef_token_health
