@@ -58,6 +58,7 @@ simulator: setup
 bench: config
 	@$(PY) bench/bench_ksef.py
 	@if [ -f bench/bench_odoo.py ]; then bash tools/run_bench_odoo.sh "$(BUILD)"; fi
+	@bash tools/run_bench_sessions.sh "$(BUILD)"
 
 pot: config
 	@bash tools/make_pot.sh "$(BUILD)"

@@ -328,7 +328,8 @@ class KsefSessionService(models.AbstractModel):
         )
         if lock:
             query = SQL("%s FOR UPDATE", query)
-        cr.execute(query)
+        # lock timeouts and serialization failures are expected and handled by the caller
+        cr.execute(query, log_exceptions=not lock)
         row = cr.fetchone()
         result = _Cached()
         if not row or (row[4] or "") != key:
@@ -390,6 +391,13 @@ class KsefSessionService(models.AbstractModel):
         this cursor cannot see yet (created in the caller's uncommitted transaction) is renewed
         in the caller's cursor instead, without a commit."""
         cr = self.env.registry.cursor()
+        if not self.env.registry.in_test_mode():
+            # READ COMMITTED (Odoo's default is REPEATABLE READ): a worker that waited for the
+            # lock then reads the session the first one committed, instead of failing to
+            # serialize. Must be the transaction's first statement.
+            cr.execute("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            # wait for another worker's renewal only briefly; _ksef_renew loops
+            cr.execute(SQL("SET LOCAL lock_timeout = %s", f"{LOCK_TIMEOUT_MS}ms"))
         cr.execute(SQL("SELECT 1 FROM ksef_token WHERE id = %s", token_sudo.id))
         if cr.fetchone():
             return cr, True
@@ -400,9 +408,6 @@ class KsefSessionService(models.AbstractModel):
     def _ksef_renew_locked(self, token_sudo, client, policy, key):
         cr, own = self._ksef_lock_cursor(token_sudo)
         try:
-            if own and not self.env.registry.in_test_mode():
-                # wait for another worker's renewal only briefly; _ksef_renew loops
-                cr.execute(SQL("SET LOCAL lock_timeout = %s", f"{LOCK_TIMEOUT_MS}ms"))
             if not own:
                 cr.execute("SAVEPOINT ksef_session_renew")
             cr.execute(
@@ -414,7 +419,8 @@ class KsefSessionService(models.AbstractModel):
                     token_sudo.id,
                     self.env.uid,
                     self.env.uid,
-                )
+                ),
+                log_exceptions=False,  # lock timeouts are expected and handled
             )
             # The lock: whoever gets past this line alone refreshes or authenticates; the
             # others wait here, then see (re-read) what it committed.
