@@ -8,3 +8,5 @@ UPDATE ksef_token
 UPDATE res_company
    SET ksef_environment = 'test'
  WHERE ksef_environment = 'prod';
+-- and the cached KSeF sessions (access and refresh JWTs) of the original database
+DELETE FROM ksef_session;

@@ -1,4 +1,5 @@
 from odoo.exceptions import AccessError, ValidationError
+from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import tagged
 
 from ..ksef.errors import KsefForbidden
@@ -123,6 +124,27 @@ class TestSessionCache(KsefSessionCase):
         for user in (self.admin_a, self.env.ref("base.user_admin")):
             with self.subTest(user=user.login), self.assertRaises(AccessError):
                 Session.with_user(user).search([])
+
+    def test_no_secret_in_the_logs(self):
+        token = self.sim_token(("InvoiceRead",))
+        with self.assertLogs("odoo.addons.l10n_pl_ksef_token", level="DEBUG") as logs:
+            with self.get_client() as session:
+                jwt = session.access_token
+            self.move_clock(minutes=15)
+            with self.get_client() as session:
+                refreshed = session.access_token
+        text = "\n".join(logs.output)
+        self.assertIn(token.reference_number, text)  # the authentication is logged...
+        for secret in (jwt, refreshed, token.sudo()._ksef_get_secret().split("|")[-1]):
+            self.assertNotIn(secret, text)  # ...without any secret
+
+    def test_neutralization_forgets_sessions(self):
+        token = self.sim_token(("InvoiceRead",))
+        self.get_client().close()
+        self.assertTrue(self.session_row(token))
+        for query in get_neutralization_queries(["l10n_pl_ksef_token"]):
+            self.env.cr.execute(query)
+        self.assertIsNone(self.session_row(token))
 
     def test_access_expiry_refreshes_without_authenticating(self):
         self.sim_token(("InvoiceRead",))
