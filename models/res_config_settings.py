@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 from . import secret_vault
 
@@ -15,10 +15,12 @@ class ResConfigSettings(models.TransientModel):
     )
     ksef_token_count = fields.Integer(compute="_compute_ksef_token_count")
 
+    @api.depends("company_id")
     def _compute_ksef_is_branch(self):
         for settings in self:
             settings.ksef_is_branch = bool(settings.company_id.parent_id)
 
+    @api.depends("company_id")
     def _compute_ksef_token_count(self):
         for settings in self:
             settings.ksef_token_count = self.env["ksef.token"].search_count(

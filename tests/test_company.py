@@ -62,3 +62,13 @@ class TestCompanySettings(KsefCase):
         self.assertFalse(prod.has_secret)
         self.assertTrue(self.ciphertext_of(test), "test tokens stay usable in a copy")
         self.assertEqual(self.company_a.ksef_environment, "test")
+
+    def test_settings_show_the_company_and_its_branches_tokens(self):
+        self.import_token(description="Token of company A")
+        Settings = self.env["res.config.settings"]
+        settings = Settings.with_company(self.company_a).new({"company_id": self.company_a.id})
+        self.assertEqual(settings.ksef_token_count, 1)
+        self.assertFalse(settings.ksef_is_branch)
+        branch = Settings.with_company(self.branch_a1).new({"company_id": self.branch_a1.id})
+        self.assertEqual(branch.ksef_token_count, 0)
+        self.assertTrue(branch.ksef_is_branch)
