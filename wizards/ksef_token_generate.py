@@ -10,7 +10,7 @@ from ..ksef import crypto as ksef_crypto
 from ..ksef import permissions as ksef_perms
 from ..ksef import xades
 from ..ksef.errors import KsefCryptoError, KsefError, KsefXmlError
-from ..models import ksef_connection, secret_vault
+from ..models import ksef_connection
 
 _logger = logging.getLogger(__name__)
 
@@ -150,48 +150,8 @@ class KsefTokenGenerate(models.TransientModel):
     def _ksef_check_input(self):
         """The company whose context the token is for, after every check of the input."""
         self._check_admin()
-        if not secret_vault.is_configured():
-            raise UserError(self.env["ksef.token"]._ksef_key_missing_message())
-        self.env["ksef.token"]._ksef_check_environment_allowed(self.environment)
-        company = self.company_id
-        if company not in self.env.user.company_ids:
-            raise AccessError(
-                self.env._("You have no access to the company %(company)s.", company=company.name)
-            )
-        if not company.ksef_nip:
-            raise UserError(
-                self.env._(
-                    "The company %(company)s has no valid Polish NIP in its Tax ID.",
-                    company=company.name,
-                )
-            )
-        if self.scope == "branch" and not self.branch_id:
-            raise UserError(self.env._("Choose the branch the token belongs to."))
-        if self.scope == "user" and not self.user_id:
-            raise UserError(self.env._("Choose the operator (user) the token is for."))
-        context_company = self._context_company()
-        self.env["ksef.token"]._ksef_check_admin(company | context_company)
-        if self.branch_id and (
-            self.branch_id.root_id != company.root_id or not self.branch_id.ksef_internal_id
-        ):
-            raise UserError(
-                self.env._(
-                    "%(branch)s is not a branch of %(company)s with a KSeF internal ID.",
-                    branch=self.branch_id.name,
-                    company=company.name,
-                )
-            )
-        if self.user_id and context_company not in self.user_id.company_ids:
-            raise UserError(
-                self.env._(
-                    "%(user)s has no access to %(company)s, so a token of that company cannot be "
-                    "theirs.",
-                    user=self.user_id.name,
-                    company=context_company.name,
-                )
-            )
-        if not 5 <= len((self.description or "").strip()) <= 200:
-            raise UserError(self.env._("The description must have 5 to 200 characters."))
+        # leave room for the generation marker that is added to the description in KSeF
+        context_company = self._ksef_check_scope(description_max=200)
         if self.token_type == "custom" and not self.permission_ids:
             raise UserError(self.env._("Choose at least one KSeF permission."))
         return context_company

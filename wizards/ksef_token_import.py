@@ -219,21 +219,20 @@ class KsefTokenImport(models.TransientModel):
         """The company record whose KSeF context the token must belong to."""
         return self.branch_id if self._uses_branch() else self.company_id
 
-    def _prepare_token_values(self):
-        """Check the input; return (ksef.token values, ParsedToken) or raise UserError."""
+    def _ksef_check_scope(self, description_max=256):
+        """Checks shared by the import and generate wizards: encryption key, environment,
+        companies, branch and operator choices, description. Returns the company (or branch)
+        whose KSeF context the token belongs to."""
         if not secret_vault.is_configured():
             raise UserError(self.env["ksef.token"]._ksef_key_missing_message())
         self.env["ksef.token"]._ksef_check_environment_allowed(self.environment)
         company = self.company_id
-        if company not in self.env.user.company_ids:
-            raise AccessError(
-                self.env._("You have no access to the company %(company)s.", company=company.name)
-            )
+        self.env["ksef.token"]._ksef_check_admin(company)
         if not company.ksef_nip:
             raise UserError(
                 self.env._(
                     "The company %(company)s has no valid Polish NIP in its Tax ID. Set it "
-                    "before importing a KSeF token.",
+                    "before using KSeF tokens.",
                     company=company.name,
                 )
             )
@@ -242,12 +241,7 @@ class KsefTokenImport(models.TransientModel):
         if self.scope == "user" and not self.user_id:
             raise UserError(self.env._("Choose the operator (user) the token is for."))
         context_company = self._context_company()
-        if context_company not in self.env.user.company_ids:
-            raise AccessError(
-                self.env._(
-                    "You have no access to the company %(company)s.", company=context_company.name
-                )
-            )
+        self.env["ksef.token"]._ksef_check_admin(context_company)
         if self.branch_id and (
             self.branch_id.root_id != company.root_id or not self.branch_id.ksef_internal_id
         ):
@@ -267,9 +261,18 @@ class KsefTokenImport(models.TransientModel):
                     company=context_company.name,
                 )
             )
-        description = (self.description or "").strip()
-        if not 5 <= len(description) <= 256:
-            raise UserError(self.env._("The description must have 5 to 256 characters."))
+        if not 5 <= len((self.description or "").strip()) <= description_max:
+            raise UserError(
+                self.env._(
+                    "The description must have 5 to %(max)s characters.", max=description_max
+                )
+            )
+        return context_company
+
+    def _prepare_token_values(self):
+        """Check the input; return (ksef.token values, ParsedToken) or raise UserError."""
+        context_company = self._ksef_check_scope()
+        description = self.description.strip()
         if not self.permission_ids:
             raise UserError(self.env._("Choose at least one KSeF permission."))
 
