@@ -1,8 +1,12 @@
+from unittest.mock import patch
+
+import odoo
 from odoo.tests import new_test_user, tagged  # noqa: F401
 from odoo.tests.common import TransactionCase
 
 from ..ksef import identifiers as ksef_ids
 from ..ksef import tokens as ksef_tokens
+from ..ksef.simulator import KsefSimulator, SimulatorServer, fast_test_config
 
 NIP_A = "5265877635"
 NIP_B = "7740001454"
@@ -12,6 +16,18 @@ BRANCH_A2 = ksef_ids.make_internal_id(NIP_A, "0002")
 GROUP_FETCH = "l10n_pl_ksef_token.group_ksef_fetch"
 GROUP_SEND = "l10n_pl_ksef_token.group_ksef_send"
 GROUP_ADMIN = "l10n_pl_ksef_token.group_ksef_admin"
+
+
+def start_http_simulator(cls, **config):
+    """Serve a fresh KSeF simulator over HTTP on 127.0.0.1 for the test class ``cls`` and point
+    the ``test`` environment at it; both are undone when the class is done."""
+    cls.sim = KsefSimulator(fast_test_config(**config))
+    cls.server = SimulatorServer(cls.sim)
+    cls.server.start()
+    cls.addClassCleanup(cls.server.stop)
+    patcher = patch.dict(odoo.tools.config.options, {"ksef_url_test": cls.server.base_url})
+    patcher.start()
+    cls.addClassCleanup(patcher.stop)
 
 
 def token_string(context):

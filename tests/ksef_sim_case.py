@@ -7,15 +7,12 @@ purged after each test.
 """
 
 import base64
-from unittest.mock import patch
 
-import odoo
 from odoo.tests import new_test_user
 
 from ..ksef import crypto, xades
 from ..ksef.identifiers import ContextIdentifier
-from ..ksef.simulator import KsefSimulator, SimulatorServer, fast_test_config
-from .common import BRANCH_A1, GROUP_ADMIN, NIP_A, KsefCase
+from .common import BRANCH_A1, GROUP_ADMIN, NIP_A, KsefCase, start_http_simulator
 
 CTX_A = ContextIdentifier.nip(NIP_A)
 CTX_A1 = ContextIdentifier.internal_id(BRANCH_A1)
@@ -26,13 +23,7 @@ class KsefSimCase(KsefCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.sim = KsefSimulator(fast_test_config())
-        cls.server = SimulatorServer(cls.sim)
-        cls.server.start()
-        cls.addClassCleanup(cls.server.stop)
-        patcher = patch.dict(odoo.tools.config.options, {"ksef_url_test": cls.server.base_url})
-        patcher.start()
-        cls.addClassCleanup(patcher.stop)
+        start_http_simulator(cls)
         cls.person_key, cls.person_cert = crypto.generate_test_certificate(NIP_A, kind="person")
         cls.other_key, cls.other_cert = crypto.generate_test_certificate(
             "7352765225", kind="person"

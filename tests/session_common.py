@@ -9,12 +9,10 @@ test's data and its commit is only a savepoint release: nothing is left behind.
 from datetime import timedelta
 from unittest.mock import patch
 
-import odoo
 from odoo import fields
 
 from ..ksef.identifiers import ContextIdentifier
-from ..ksef.simulator import KsefSimulator, SimulatorServer, fast_test_config
-from .common import BRANCH_A1, NIP_A, KsefCase
+from .common import BRANCH_A1, NIP_A, KsefCase, start_http_simulator
 
 CTX_A = ContextIdentifier.nip(NIP_A)
 CTX_A1 = ContextIdentifier.internal_id(BRANCH_A1)
@@ -26,13 +24,7 @@ class KsefSessionCase(KsefCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.sim = KsefSimulator(fast_test_config())
-        cls.server = SimulatorServer(cls.sim)
-        cls.server.start()
-        cls.addClassCleanup(cls.server.stop)
-        patcher = patch.dict(odoo.tools.config.options, {"ksef_url_test": cls.server.base_url})
-        patcher.start()
-        cls.addClassCleanup(patcher.stop)
+        start_http_simulator(cls)
         cls.service = cls.env["ksef.session.service"]
 
     def setUp(self):

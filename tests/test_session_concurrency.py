@@ -16,8 +16,7 @@ from odoo import api, fields
 from odoo.tests import tagged
 from odoo.tests.common import TransactionCase
 
-from ..ksef.simulator import KsefSimulator, SimulatorServer, fast_test_config
-from .common import NIP_A
+from .common import NIP_A, start_http_simulator
 from .session_common import AUTH, REFRESH
 
 WORKERS = 8
@@ -28,13 +27,7 @@ class TestSessionConcurrency(TransactionCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.sim = KsefSimulator(fast_test_config())
-        cls.server = SimulatorServer(cls.sim)
-        cls.server.start()
-        cls.addClassCleanup(cls.server.stop)
-        patcher = patch.dict(odoo.tools.config.options, {"ksef_url_test": cls.server.base_url})
-        patcher.start()
-        cls.addClassCleanup(patcher.stop)
+        start_http_simulator(cls)
 
     def setUp(self):
         super().setUp()
