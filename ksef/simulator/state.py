@@ -16,6 +16,7 @@ import secrets
 import time
 
 from ..models import Identifier
+from ..permissions import TOKEN_PERMISSIONS as _TOKEN_PERMISSIONS
 
 NIP_RE = re.compile(r"^[1-9]((\d[1-9])|([1-9]\d))\d{7}$")
 INTERNAL_ID_RE = re.compile(r"^([1-9]((\d[1-9])|([1-9]\d))\d{7})-(\d{5})$")
@@ -31,16 +32,7 @@ CONTEXT_TYPES = ("Nip", "InternalId", "NipVatUe", "PeppolId")
 TOKEN_CONTEXT_TYPES = ("Nip", "InternalId")
 
 #: TokenPermissionType of API 2.6.0 plus ``CollectiveIdentifierManage`` (API 2.7.0)
-TOKEN_PERMISSIONS = (
-    "InvoiceRead",
-    "InvoiceWrite",
-    "CredentialsRead",
-    "CredentialsManage",
-    "SubunitManage",
-    "EnforcementOperations",
-    "Introspection",
-    "CollectiveIdentifierManage",
-)
+TOKEN_PERMISSIONS = _TOKEN_PERMISSIONS
 #: PersonPermissionType (what ``grant`` / ``POST /permissions/persons/grants`` accept)
 PERSON_PERMISSIONS = TOKEN_PERMISSIONS + ("VatUeManage",)
 TOKEN_STATUSES = ("Pending", "Active", "Revoking", "Revoked", "Failed")
