@@ -32,4 +32,9 @@
     "demo": [
         "demo/ksef_demo.xml",
     ],
+    "assets": {
+        "web.assets_tests": [
+            "l10n_pl_ksef_token/static/src/tours/*.js",
+        ],
+    },
 }

@@ -10,3 +10,4 @@ from . import test_orphans
 from . import test_session_concurrency
 from . import test_jobs
 from . import test_health
+from . import test_tour

@@ -36,7 +36,7 @@ paths=(l10n_pl_ksef_token/tests)
 cd "$build/addons"
 set +e
 "$py" -m pytest -q -p no:cacheprovider --rootdir=. \
-    --odoo-config="$conf" --odoo-database="$db" "${paths[@]}"
+    --odoo-config="$conf" --odoo-database="$db" --odoo-http "${paths[@]}"
 rc=$?
 set -e
 if [ "$rc" -eq 5 ]; then

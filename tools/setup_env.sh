@@ -44,6 +44,8 @@ for header_pkg in libpq-dev:/usr/include/postgresql/libpq-fe.h libldap2-dev:/usr
     [ -e "$file" ] || need_pkgs+=("$pkg")
 done
 command -v xmlsec1 >/dev/null 2>&1 || need_pkgs+=(xmlsec1)
+# headless Chromium for the browser tours (HttpCase.start_tour); Odoo finds it as `chromium`
+command -v chromium >/dev/null 2>&1 || need_pkgs+=(chromium)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
         log "installing system packages: ${need_pkgs[*]}"
