@@ -58,7 +58,61 @@ class KsefToken(models.Model):
                 self.env._("KSeF token ends soon"),
                 self.env._("The token stops working on %(date)s.", date=token.end_date),
             )
+        self._ksef_warn_companies_without_token()
         return dead | ending
+
+    @api.model
+    def _ksef_missing_token_summaries(self):
+        return {
+            "send": self.env._("No KSeF token for sending invoices"),
+            "fetch": self.env._("No KSeF token for fetching invoices"),
+        }
+
+    @api.model
+    def _ksef_warn_companies_without_token(self):
+        """One open warning activity per company and operation (send, fetch) that no usable
+        token covers, on the company's partner (``res.company`` has no chatter); the open
+        warning goes away once a token covers the company again."""
+        warning = self.env.ref("mail.mail_activity_data_warning")
+        companies = self.env["res.company"].sudo().search([("ksef_nip", "!=", False)])
+        for operation, summary in self._ksef_missing_token_summaries().items():
+            missing = self._ksef_companies_without_token(operation)
+            for company in companies:
+                partner = company.partner_id
+                open_warnings = partner.activity_ids.filtered(
+                    lambda a, s=summary: a.activity_type_id == warning and a.summary == s
+                )
+                if company not in missing:
+                    open_warnings.unlink()
+                elif not open_warnings:
+                    partner.activity_schedule(
+                        "mail.mail_activity_data_warning",
+                        summary=summary,
+                        note=self._ksef_missing_token_note(operation, company),
+                        user_id=self._ksef_admin_of(company).id,
+                    )
+
+    @api.model
+    def _ksef_missing_token_note(self, operation, company):
+        if operation == "send":
+            return self.env._(
+                "%(company)s has no active KSeF token with the InvoiceWrite permission, so "
+                "Odoo cannot send its invoices to KSeF. Generate or import one (KSeF > Tokens).",
+                company=company.name,
+            )
+        return self.env._(
+            "%(company)s has no active KSeF token with the InvoiceRead permission, so Odoo "
+            "cannot fetch its invoices from KSeF. Generate or import one (KSeF > Tokens).",
+            company=company.name,
+        )
+
+    @api.model
+    def _ksef_admin_of(self, company):
+        """The KSeF administrator who gets ``company``'s warnings (else the administrator)."""
+        admins = self.env.ref(ADMIN_GROUP).users.filtered(
+            lambda u: company in u.company_ids and not u.share and u.active
+        )
+        return admins[:1] or self.env.ref("base.user_admin")
 
     @api.model
     def _ksef_companies_without_token(self, operation):
@@ -78,10 +132,7 @@ class KsefToken(models.Model):
         self.ensure_one()
         if self.activity_ids.filtered(lambda a: a.summary == summary):
             return
-        admins = self.env.ref(ADMIN_GROUP).users.filtered(
-            lambda u: self.company_id in u.company_ids and not u.share and u.active
-        )
-        user = admins[:1] or self.env.ref("base.user_admin")
+        user = self._ksef_admin_of(self.company_id)
         self.activity_schedule(
             "mail.mail_activity_data_warning", summary=summary, note=note, user_id=user.id
         )

@@ -2,7 +2,7 @@ from datetime import date
 
 from odoo.tests import tagged
 
-from .common import NIP_A
+from .common import GROUP_ADMIN, NIP_A
 from .ksef_sim_case import CTX_A, KsefSimCase
 
 
@@ -38,3 +38,36 @@ class TestHealth(KsefSimCase):
         self.assertNotIn(self.company_a, Token._ksef_companies_without_token("send"))
         self.assertIn(self.company_a, Token._ksef_companies_without_token("fetch"))
         self.assertIn(self.company_b, Token._ksef_companies_without_token("send"))
+
+    def company_warnings(self, company):
+        return self.env["mail.activity"].search(
+            [
+                ("res_model", "=", "res.partner"),
+                ("res_id", "=", company.partner_id.id),
+                ("activity_type_id", "=", self.env.ref("mail.mail_activity_data_warning").id),
+            ]
+        )
+
+    def test_company_without_usable_token_gets_one_activity_per_scope(self):
+        Token = self.env["ksef.token"]
+        Token._cron_ksef_health()
+        Token._cron_ksef_health()
+        warnings = self.company_warnings(self.company_a)
+        self.assertEqual(
+            sorted(warnings.mapped("summary")),
+            ["No KSeF token for fetching invoices", "No KSeF token for sending invoices"],
+        )
+        self.assertIn(warnings.user_id, self.admin_a | self.sysadmin_a)
+        self.assertEqual(len(self.company_warnings(self.company_b)), 2)
+        self.assertTrue(self.company_warnings(self.company_b).user_id.has_group(GROUP_ADMIN))
+
+        # a usable sending token: the sending warning goes, the fetching one stays (once)
+        self.import_token(
+            token=self.sim.create_token(CTX_A, NIP_A, ["InvoiceWrite"]), token_type="W"
+        )
+        Token._cron_ksef_health()
+        self.assertEqual(
+            self.company_warnings(self.company_a).mapped("summary"),
+            ["No KSeF token for fetching invoices"],
+        )
+        self.assertEqual(len(self.company_warnings(self.company_b)), 2)
