@@ -57,8 +57,8 @@ simulator: setup
 
 bench: config
 	@$(PY) bench/bench_ksef.py
-	@if [ -f bench/bench_odoo.py ]; then bash tools/run_bench_odoo.sh "$(BUILD)"; fi
-	@bash tools/run_bench_sessions.sh "$(BUILD)"
+	@bash tools/run_bench_odoo.sh "$(BUILD)" bench/bench_odoo.py
+	@bash tools/run_bench_odoo.sh "$(BUILD)" bench/bench_sessions.py
 
 pot: config
 	@bash tools/make_pot.sh "$(BUILD)"

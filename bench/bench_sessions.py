@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark of the KSeF session service (``make bench``, via tools/run_bench_sessions.sh).
+"""Benchmark of the KSeF session service (``make bench``, via tools/run_bench_odoo.sh).
 
 Needs a database with the addon installed (the script makes a throwaway one). Starts the KSeF
 simulator over HTTP on 127.0.0.1 (KSeF Test rate limits on), commits one token for the main

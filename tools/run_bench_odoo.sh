@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Benchmark of the Odoo token sync (bench/bench_odoo.py) in a throwaway database
-# (BENCH_ODOO_DB, default ksef_bench_odoo), made fresh and dropped afterwards.
+# Runs an Odoo benchmark script (bench/<name>.py) in a throwaway database made fresh for it
+# and dropped afterwards:  run_bench_odoo.sh BUILD bench/bench_odoo.py [DB] [args...]
 set -euo pipefail
-build="$1"; db="${BENCH_ODOO_DB:-ksef_bench_odoo}"
+build="$1"; script="$2"; db="${3:-ksef_$(basename "$script" .py)}"
 conf="$build/odoo.conf"
 VENV="${VENV:-$HOME/.cache/l10n_pl_ksef_token/venv}"
 ODOO_SRC="${ODOO_SRC:-$HOME/src/odoo-18.0}"
@@ -14,4 +14,5 @@ dropdb --if-exists "$db" 2>/dev/null || true
 trap 'dropdb --if-exists "$db" 2>/dev/null || true' EXIT
 "$py" "$ODOO_SRC/odoo-bin" -c "$conf" -d "$db" -i l10n_pl_ksef_token --without-demo=all \
     --stop-after-init --log-level=warn --http-port=0 2>&1 | grep -v "^$" | tail -n 30 >&2 || true
-timeout 120 "$py" "$here/bench/bench_odoo.py" -c "$conf" -d "$db" "${@:2}"
+# bounded: a benchmark stops by itself
+timeout 300 "$py" "$here/$script" -c "$conf" -d "$db" "${@:4}"
