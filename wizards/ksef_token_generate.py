@@ -121,27 +121,15 @@ class KsefTokenGenerate(models.TransientModel):
                 "Token generated in KSeF by %(user)s (%(method)s): environment %(environment)s, "
                 "context %(context)s, type %(type)s, permissions %(permissions)s.",
                 user=self.env.user.name,
-                method=dict(self._fields["auth_method"]._description_selection(self.env))[
-                    self.auth_method
-                ],
-                environment=dict(self._fields["environment"]._description_selection(self.env))[
-                    self.environment
-                ],
+                method=self._label("auth_method"),
+                environment=self._label("environment"),
                 context=context.token_prefix,
-                type=dict(self._fields["token_type"]._description_selection(self.env))[
-                    self.token_type
-                ],
+                type=self._label("token_type"),
                 permissions=", ".join(permissions),
             )
         )
         self.write({"signed_file": False, "auth_request": False})
-        return {
-            "type": "ir.actions.act_window",
-            "res_model": "ksef.token",
-            "res_id": token.id,
-            "view_mode": "form",
-            "target": "current",
-        }
+        return self._action_open_token(token)
 
     # ------------------------------------------------------------------
     # CHECKS

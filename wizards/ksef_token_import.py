@@ -177,13 +177,9 @@ class KsefTokenImport(models.TransientModel):
                 "Token imported by %(user)s: environment %(environment)s, context %(context)s, "
                 "type %(type)s, permissions %(permissions)s.",
                 user=self.env.user.name,
-                environment=dict(self._fields["environment"]._description_selection(self.env))[
-                    self.environment
-                ],
+                environment=self._label("environment"),
                 context=parsed.context.token_prefix,
-                type=dict(self._fields["token_type"]._description_selection(self.env))[
-                    self.token_type
-                ],
+                type=self._label("token_type"),
                 permissions=", ".join(self.permission_ids.mapped("name")) or "-",
             )
         )
@@ -194,6 +190,13 @@ class KsefTokenImport(models.TransientModel):
             self.env.uid,
             token.company_id.id,
         )
+        return self._action_open_token(token)
+
+    def _label(self, field_name):
+        """The translated label of this wizard's value of a selection field."""
+        return dict(self._fields[field_name]._description_selection(self.env))[self[field_name]]
+
+    def _action_open_token(self, token):
         return {
             "type": "ir.actions.act_window",
             "res_model": "ksef.token",
