@@ -25,16 +25,6 @@ from .state import (
 )
 from .web import Response, require_enum_list, require_obj, require_str
 
-PERSONAL_SCOPES = (
-    "CredentialsManage",
-    "CredentialsRead",
-    "InvoiceWrite",
-    "InvoiceRead",
-    "Introspection",
-    "SubunitManage",
-    "EnforcementOperations",
-    "VatUeManage",
-)
 GRANTABLE = (
     "CredentialsManage",
     "CredentialsRead",
@@ -44,6 +34,7 @@ GRANTABLE = (
     "SubunitManage",
     "EnforcementOperations",
 )
+PERSONAL_SCOPES = GRANTABLE + ("VatUeManage",)
 SUBJECT_TYPES = ("Nip", "Pesel", "Fingerprint")
 MAX_QUERY_DAYS = 92  # "at most 3 months"
 MAX_RESULTS = 10_000
