@@ -16,6 +16,8 @@ MODULE   := l10n_pl_ksef_token
 BUILD    ?= $(HOME)/.cache/l10n_pl_ksef_token/build/$(notdir $(CURDIR))-$(shell printf %s "$(CURDIR)" | sha1sum | cut -c1-8)
 DEMO_DB  ?= ksef_demo
 TEST_DB  ?= ksef_test
+TEST_HTTP_PORT ?=
+export TEST_HTTP_PORT
 HTTP_PORT ?= 8069
 PORT     ?= 8090
 export ODOO_SRC VENV
@@ -26,6 +28,7 @@ help:
 	@echo "make demo       set up what is missing, then serve Odoo with the addon and sample data at http://localhost:$(HTTP_PORT) (admin/admin)"
 	@echo "make test       set up what is missing, then run lint, the pure-Python tests and the Odoo tests"
 	@echo "make simulator  serve the local KSeF simulator on 127.0.0.1:\$$PORT (default 8090)"
+	@echo "make test-odoo  only the Odoo tests (T=\"tests/test_x.py ...\" for some, TEST_DB=... for another database)"
 	@echo "make bench      run the benchmarks"
 	@echo "make pot        regenerate i18n/$(MODULE).pot from a fresh database"
 
@@ -46,7 +49,7 @@ test-ksef: setup
 	@cd ksef/tests && $(PY) -m pytest -p no:odoo -p no:cacheprovider -q --rootdir=. .
 
 test-odoo: config
-	@bash tools/run_tests.sh "$(BUILD)" "$(TEST_DB)" tests
+	@bash tools/run_tests.sh "$(BUILD)" "$(TEST_DB)" $(or $(T),tests)
 
 # One pytest run for the pure-Python and the Odoo tests, so the closing line counts them all.
 test: config lint

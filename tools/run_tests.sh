@@ -2,11 +2,19 @@
 # Runs the test suites in ONE pytest process so that its closing line counts every test:
 #   all    the pure-Python KSeF package tests and the Odoo tests
 #   tests  the Odoo tests only
+#   PATH.. any other words: those test paths (relative to the checkout, e.g. tests/test_sync.py)
 # The Odoo tests need the addon installed in a database first: a fresh database is made each
 # run so that no state leaks from an earlier run. Fails (never skips) when Odoo is missing.
 set -euo pipefail
 build="$(cd "$1" && pwd)"; db="$2"; what="${3:-all}"
+shift 2; [ "$#" -gt 0 ] && shift; extra=("$@")
 conf="$build/odoo.conf"
+# Several runs at once (one per database) need their own HTTP port for the browser tours.
+if [ -n "${TEST_HTTP_PORT:-}" ]; then
+    runconf="$(mktemp)"; trap 'rm -f "$runconf"' EXIT
+    { cat "$conf"; echo "http_port = $TEST_HTTP_PORT"; } > "$runconf"; chmod 600 "$runconf"
+    conf="$runconf"
+fi
 VENV="${VENV:-$HOME/.cache/l10n_pl_ksef_token/venv}"
 ODOO_SRC="${ODOO_SRC:-$HOME/src/odoo-18.0}"
 py="$VENV/bin/python"
@@ -33,6 +41,10 @@ PY
 # odoo.addons.l10n_pl_ksef_token.* whatever this checkout's directory is called.
 paths=(l10n_pl_ksef_token/tests)
 [ "$what" = all ] && paths=(l10n_pl_ksef_token/ksef/tests l10n_pl_ksef_token/tests)
+if [ "$what" != all ] && [ "$what" != tests ]; then
+    paths=("l10n_pl_ksef_token/$what")
+    for p in "${extra[@]}"; do paths+=("l10n_pl_ksef_token/$p"); done
+fi
 cd "$build/addons"
 set +e
 "$py" -m pytest -q -p no:cacheprovider --rootdir=. \
