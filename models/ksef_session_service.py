@@ -240,15 +240,26 @@ class KsefSessionService(models.AbstractModel):
     @api.model
     def _ksef_candidates(self, company, user):
         """Candidate tokens in order of preference: the user's own operator tokens for the
-        company (or branch), then the branch's, then the company's (up the parents)."""
+        company (or branch), then the branch's, then the company's (up the parents). Within
+        each level the token with the fewest KSeF permissions comes first (least privilege:
+        a P token fetches before an A token does). Tokens not yet verified with KSeF are never
+        candidates."""
         chain = company | company.sudo().parent_ids[::-1]
         Token = self.env["ksef.token"].sudo()
-        tokens = Token.search([("company_id", "in", chain.ids)], order="id")
+        tokens = Token.search(
+            [("company_id", "in", chain.ids), ("state", "!=", "unverified")], order="id"
+        )
+
+        def least_privilege(t):
+            return (len(t.permission_ids), t.id)
+
         own = tokens.filtered(lambda t: t.scope == "user" and t.operator_id == user)
+        own = own.sorted(lambda t: (chain.ids.index(t.company_id.id), *least_privilege(t)))
         branch = tokens.filtered(lambda t: t.scope == "branch" and t.company_id == company)
+        branch = branch.sorted(least_privilege)
         rest = tokens.filtered(lambda t: t.scope in ("branch", "company")) - branch
-        # the company's tokens from the closest company up
-        rest = rest.sorted(lambda t: (chain.ids.index(t.company_id.id), t.id))
+        # the company's tokens from the closest company up, the least privileged first
+        rest = rest.sorted(lambda t: (chain.ids.index(t.company_id.id), *least_privilege(t)))
         return (own | branch | rest).sudo(False).with_env(self.env)
 
     @api.model
@@ -655,32 +666,11 @@ class KsefSessionService(models.AbstractModel):
 
     @api.model
     def _ksef_notify_admins(self, token_sudo, reason):
-        """Post ``reason`` on the token and give each KSeF administrator of its company a to-do
-        activity, so that a refused token never silently stops the business."""
+        """Post ``reason`` on the token and give the company's KSeF responsible one warning
+        activity (in their language), so that a refused token never silently stops the
+        business; the health job closes it once the token works again or is archived."""
         token_sudo._ksef_post(reason)
-        admin_group = self.env.ref(OPERATION_GROUPS["administer"])
-        admins = admin_group.sudo().users.filtered(
-            lambda u: not u.share
-            and u.active
-            and token_sudo.company_id in u.company_ids
-            and u.id != self.env.ref("base.user_root").id
-        )
-        activity_type = self.env.ref("mail.mail_activity_data_todo")
-        model = self.env["ir.model"]._get_id("ksef.token")
-        summary = self.env._("KSeF token refused: %(token)s", token=token_sudo.display_name)
-        self.env["mail.activity"].sudo().create(
-            [
-                {
-                    "res_model_id": model,
-                    "res_id": token_sudo.id,
-                    "activity_type_id": activity_type.id,
-                    "user_id": admin.id,
-                    "summary": summary[:250],
-                    "note": reason,
-                }
-                for admin in admins
-            ]
-        )
+        token_sudo._ksef_warn_refused(reason)
 
 
 __all__ = [

@@ -1,7 +1,12 @@
-"""Health of the token registry: activities for the KSeF administrators when a token stopped
-working (revoked or failed in KSeF), when a token's end approaches (its expiry date, at the
-latest the legal end of KSeF tokens on 2026-12-31), and when a company has no usable token
-for sending or fetching invoices."""
+"""Health of the token registry: warning activities when a token stopped working in KSeF
+(revoked or failed there, not revoked on purpose from Odoo), when a token's end approaches
+(its expiry date, at the latest the legal end of KSeF tokens), and when a company has no
+usable token for sending or fetching invoices.
+
+One open activity per reason: per token for a token's reason (on the token), per company for
+a company's (on the company). Each goes to one user, the company's KSeF responsible
+(``res.company._ksef_responsible``), in that user's language, and names the date and the
+reason. Running the job again changes nothing; a reason that went away closes its activity."""
 
 import logging
 from datetime import date, timedelta
@@ -12,8 +17,25 @@ _logger = logging.getLogger(__name__)
 
 #: under the 2025 regulation, KSeF tokens may be used until this day at the latest
 LEGAL_END = date(2026, 12, 31)
-WARN_BEFORE = timedelta(days=30)
-ADMIN_GROUP = "l10n_pl_ksef_token.group_ksef_admin"
+WARNING_TYPE = "mail.mail_activity_data_warning"
+#: health reasons, as stored in ``mail.activity.ksef_health_key``
+STOPPED, ENDS, NO_SEND, NO_FETCH = (
+    "token_stopped",
+    "token_ends",
+    "company_no_send",
+    "company_no_fetch",
+)
+COMPANY_REASONS = {"send": NO_SEND, "fetch": NO_FETCH}
+
+
+class MailActivity(models.Model):
+    _inherit = "mail.activity"
+
+    ksef_health_key = fields.Char(
+        readonly=True,
+        copy=False,
+        help="The KSeF health reason this warning is about (one open warning per reason).",
+    )
 
 
 class KsefToken(models.Model):
@@ -24,95 +46,127 @@ class KsefToken(models.Model):
         compute="_compute_end_date",
         help="When the token stops working: its expiry date, at the latest 31 December 2026.",
     )
+    revoked_from_odoo = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="Revoked on purpose from Odoo: no warning that it stopped working.",
+    )
 
     @api.depends("expiry_date")
     def _compute_end_date(self):
         for token in self:
             token.end_date = min(token.expiry_date or LEGAL_END, LEGAL_END)
 
-    @api.model
-    def _cron_ksef_health(self, today=None):
-        """Schedule (once) a warning activity for the administrators of each problem."""
-        today = today or fields.Date.context_today(self)
-        Token = self.sudo()
-        dead = Token.search(
-            [
-                ("state", "in", ("revoked", "failed")),
-                ("origin", "!=", "found"),
-                ("has_secret", "=", False),
-            ]
-        ).filtered(lambda t: t.last_sync_date or t.status_details or t.state == "failed")
-        for token in dead:
-            token._ksef_warn(
-                self.env._("KSeF token stopped working"),
-                self.env._(
-                    "The token is %(state)s in KSeF. Generate or import a replacement.",
-                    state=dict(self._fields["state"]._description_selection(self.env))[token.state],
-                ),
-            )
-        ending = Token.search([("state", "=", "active")]).filtered(
-            lambda t: t.end_date - WARN_BEFORE <= today
-        )
-        for token in ending:
-            token._ksef_warn(
-                self.env._("KSeF token ends soon"),
-                self.env._("The token stops working on %(date)s.", date=token.end_date),
-            )
-        self._ksef_warn_companies_without_token()
-        return dead | ending
+    # -- the job ---------------------------------------------------------------------------
 
     @api.model
-    def _ksef_missing_token_summaries(self):
-        return {
-            "send": self.env._("No KSeF token for sending invoices"),
-            "fetch": self.env._("No KSeF token for fetching invoices"),
-        }
+    def _cron_ksef_health(self, today=None):
+        """Open, update or close one warning per reason; returns the tokens warned about."""
+        today = today or fields.Date.context_today(self)
+        Token = self.sudo().with_context(active_test=False)
+        tokens = Token.search([("origin", "!=", "found")])
+        warned = self.browse()
+        for token in tokens:
+            stopped = token._ksef_stopped_working()
+            token._ksef_set_warning(
+                STOPPED,
+                (lambda env, t=token: t.with_env(env)._ksef_stopped_texts()) if stopped else None,
+            )
+            ends = (
+                token.active
+                and token.state == "active"
+                and token.end_date - timedelta(days=token.company_id.ksef_warning_days) <= today
+            )
+            token._ksef_set_warning(
+                ENDS,
+                (lambda env, t=token: t.with_env(env)._ksef_ends_texts()) if ends else None,
+                deadline=token.end_date,
+            )
+            if stopped or ends:
+                warned |= token
+        self._ksef_warn_companies_without_token()
+        return warned
+
+    def _ksef_stopped_working(self):
+        """KSeF revoked or refused the token, and nobody revoked it on purpose from Odoo."""
+        self.ensure_one()
+        return self.active and self.state in ("revoked", "failed") and not self.revoked_from_odoo
+
+    def _ksef_stopped_texts(self):
+        state = dict(self._fields["state"]._description_selection(self.env))[self.state]
+        return (
+            self.env._("KSeF token %(token)s stopped working", token=self.display_name),
+            self.env._(
+                "KSeF reports the token %(token)s as %(state)s (found on %(date)s), so Odoo can "
+                "no longer use it. Generate or import a replacement (KSeF > Tokens), then "
+                "archive this token.%(details)s",
+                token=self.display_name,
+                state=state,
+                date=fields.Date.to_string(fields.Date.context_today(self)),
+                details=f" {self.status_details}" if self.status_details else "",
+            ),
+        )
+
+    def _ksef_ends_texts(self):
+        end = fields.Date.to_string(self.end_date)
+        if self.expiry_date and self.expiry_date < LEGAL_END:
+            why = self.env._("its expiry date in KSeF")
+        else:
+            why = self.env._(
+                "the legal end of KSeF tokens (%(date)s): after it, only KSeF certificates work",
+                date=fields.Date.to_string(LEGAL_END),
+            )
+        return (
+            self.env._("KSeF token %(token)s ends on %(date)s", token=self.display_name, date=end),
+            self.env._(
+                "The token %(token)s stops working on %(date)s because of %(why)s. Prepare its "
+                "replacement before that day (KSeF > Tokens).",
+                token=self.display_name,
+                date=end,
+                why=why,
+            ),
+        )
+
+    # -- companies without a usable token --------------------------------------------------
 
     @api.model
     def _ksef_warn_companies_without_token(self):
-        """One open warning activity per company and operation (send, fetch) that no usable
-        token covers, on the company's partner (``res.company`` has no chatter); the open
-        warning goes away once a token covers the company again."""
-        warning = self.env.ref("mail.mail_activity_data_warning")
+        """One open warning per company and operation (send, fetch) that no usable token
+        covers, on the company; it is closed once a token covers the company again."""
         companies = self.env["res.company"].sudo().search([("ksef_nip", "!=", False)])
-        for operation, summary in self._ksef_missing_token_summaries().items():
+        for operation, key in COMPANY_REASONS.items():
             missing = self._ksef_companies_without_token(operation)
             for company in companies:
-                partner = company.partner_id
-                open_warnings = partner.activity_ids.filtered(
-                    lambda a, s=summary: a.activity_type_id == warning and a.summary == s
-                )
-                if company not in missing:
-                    open_warnings.unlink()
-                elif not open_warnings:
-                    partner.activity_schedule(
-                        "mail.mail_activity_data_warning",
-                        summary=summary,
-                        note=self._ksef_missing_token_note(operation, company),
-                        user_id=self._ksef_admin_of(company).id,
-                    )
+                texts = None
+                if company in missing:
+
+                    def texts(env, c=company, o=operation):
+                        return self.with_env(env)._ksef_missing_token_texts(o, c.with_env(env))
+
+                _set_warning(company, key, texts, company)
 
     @api.model
-    def _ksef_missing_token_note(self, operation, company):
+    def _ksef_missing_token_texts(self, operation, company):
         if operation == "send":
-            return self.env._(
-                "%(company)s has no active KSeF token with the InvoiceWrite permission, so "
-                "Odoo cannot send its invoices to KSeF. Generate or import one (KSeF > Tokens).",
-                company=company.name,
+            return (
+                self.env._(
+                    "No KSeF token for sending invoices of %(company)s", company=company.name
+                ),
+                self.env._(
+                    "%(company)s has no active KSeF token with the InvoiceWrite permission, so "
+                    "Odoo cannot send its invoices to KSeF. Generate or import one "
+                    "(KSeF > Tokens).",
+                    company=company.name,
+                ),
             )
-        return self.env._(
-            "%(company)s has no active KSeF token with the InvoiceRead permission, so Odoo "
-            "cannot fetch its invoices from KSeF. Generate or import one (KSeF > Tokens).",
-            company=company.name,
+        return (
+            self.env._("No KSeF token for fetching invoices of %(company)s", company=company.name),
+            self.env._(
+                "%(company)s has no active KSeF token with the InvoiceRead permission, so Odoo "
+                "cannot fetch its invoices from KSeF. Generate or import one (KSeF > Tokens).",
+                company=company.name,
+            ),
         )
-
-    @api.model
-    def _ksef_admin_of(self, company):
-        """The KSeF administrator who gets ``company``'s warnings (else the administrator)."""
-        admins = self.env.ref(ADMIN_GROUP).users.filtered(
-            lambda u: company in u.company_ids and not u.share and u.active
-        )
-        return admins[:1] or self.env.ref("base.user_admin")
 
     @api.model
     def _ksef_companies_without_token(self, operation):
@@ -128,11 +182,50 @@ class KsefToken(models.Model):
         covered = usable.assigned_company_ids | usable.company_id
         return self.env["res.company"].sudo().search([("ksef_nip", "!=", False)]) - covered
 
-    def _ksef_warn(self, summary, note):
+    # -- one warning per reason ------------------------------------------------------------
+
+    def _ksef_set_warning(self, key, texts, deadline=None):
+        """This token's one warning for ``key`` (see :func:`_set_warning`)."""
         self.ensure_one()
-        if self.activity_ids.filtered(lambda a: a.summary == summary):
-            return
-        user = self._ksef_admin_of(self.company_id)
-        self.activity_schedule(
-            "mail.mail_activity_data_warning", summary=summary, note=note, user_id=user.id
-        )
+        return _set_warning(self, key, texts, self.company_id, deadline)
+
+    def _ksef_warn_refused(self, reason):
+        """The session service marked this token refused: one warning to the responsible."""
+        self.ensure_one()
+        self._ksef_set_warning(STOPPED, lambda env: self.with_env(env)._ksef_stopped_texts())
+
+
+def _set_warning(record, key, texts, company, deadline=None):
+    """Open, update or close ``record``'s one warning activity for ``key``. ``texts`` is
+    None (the reason is gone: the warning is marked done) or ``texts(env)`` -> (summary,
+    note), called with an environment in the recipient's language."""
+    record = record.sudo()
+    warning = record.env.ref(WARNING_TYPE)
+    open_warnings = record.activity_ids.filtered(
+        lambda a: a.ksef_health_key == key and a.activity_type_id == warning
+    )
+    if texts is None:
+        if open_warnings:
+            env = company._ksef_in_lang(record, open_warnings[:1].user_id).env
+            open_warnings.with_env(env).action_feedback(
+                feedback=env._("Resolved: KSeF checked again and the reason is gone.")
+            )
+        return record.env["mail.activity"]
+    user = company._ksef_responsible()
+    summary, note = texts(company._ksef_in_lang(record, user).env)
+    values = {"summary": summary[:250], "note": note, "user_id": user.id}
+    if deadline:
+        values["date_deadline"] = deadline
+    if not open_warnings:
+        activity = record.activity_schedule(WARNING_TYPE, **values)
+        activity.ksef_health_key = key
+        return activity
+    first = open_warnings[:1]
+    (open_warnings - first).unlink()
+    if (
+        first.summary != values["summary"]
+        or first.user_id != user
+        or (deadline and first.date_deadline != deadline)
+    ):
+        first.write(values)
+    return first

@@ -14,7 +14,16 @@ from datetime import timedelta
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..ksef.errors import KsefError, KsefRateLimited
+from ..ksef import permissions as ksef_perms
+from ..ksef.errors import (
+    KsefApiError,
+    KsefAuthFailed,
+    KsefAuthTimeout,
+    KsefError,
+    KsefRateLimited,
+    KsefServerError,
+    KsefTransportError,
+)
 from .ksef_pending_generation import MARKER_PREFIX
 
 _logger = logging.getLogger(__name__)
@@ -50,9 +59,24 @@ class KsefToken(models.Model):
         :raises KsefRateLimited: KSeF asked to wait (the caller reschedules)
         :raises UserError: Odoo holds no token able to read the context's inventory
         """
+        # imported tokens KSeF could not be asked about: only their own secret proves them
+        unverified = (
+            self.sudo()
+            .with_context(active_test=False)
+            .search(
+                [
+                    ("environment", "=", environment),
+                    ("company_id", "=", company.id),
+                    ("state", "=", "unverified"),
+                ]
+            )
+        )
+        verified = unverified._ksef_verify_unverified()
         session = self._ksef_admin_session(environment, company)
         if not session:
-            return self._ksef_sync_self(environment, company)
+            counts = self._ksef_sync_self(environment, company)
+            counts["updated"] += verified
+            return counts
         client, access_token = session
         Token = self.sudo().with_context(active_test=False)
         known = {
@@ -61,10 +85,12 @@ class KsefToken(models.Model):
                 [("environment", "=", environment), ("company_id", "=", company.id)]
             )
         }
-        counts = {"updated": 0, "found": 0, "revoked_orphans": 0}
+        counts = {"updated": verified, "found": 0, "revoked_orphans": 0}
         strangers = []
         for info in client.iter_tokens(access_token, page_size=100):
             token = known.get(info.reference_number)
+            if token and token.state == "unverified":
+                continue  # listed is not proven: its secret may be wrong
             if token:
                 token._ksef_apply_info(info)
                 counts["updated"] += 1
@@ -102,6 +128,88 @@ class KsefToken(models.Model):
             token._ksef_apply_info(client.get_token(access_token, token.reference_number))
             counts["updated"] += 1
         return counts
+
+    @api.model
+    def _ksef_type_of(self, permission_names):
+        """The token type (A/W/P/custom) that KSeF's permission list means."""
+        names = set(permission_names or ())
+        for token_type, preset in ksef_perms.TOKEN_TYPE_PERMISSIONS.items():
+            if names == set(preset):
+                return token_type
+        return "A" if "CredentialsManage" in names else "custom"
+
+    @api.model
+    def _ksef_verified_values(self, info):
+        """``ksef.token`` values from KSeF's own metadata of a token (import verification)."""
+        perms = self.env["ksef.permission"]._by_names(info.requested_permissions or ())
+        return {
+            "state": self._ksef_state_of(info.status),
+            "token_type": self._ksef_type_of(info.requested_permissions),
+            "permission_ids": [(6, 0, perms.ids)],
+            "date_created": self._ksef_naive(info.date_created),
+            "last_use_date": self._ksef_naive(info.last_use_date),
+            "last_sync_date": fields.Datetime.now(),
+            "author_identifier": info.author_identifier and info.author_identifier.value,
+            "status_details": "\n".join(info.status_details or ()) or False,
+        }
+
+    def _ksef_verify_unverified(self):
+        """Verify imported tokens KSeF could not be asked about: authenticate with each one's
+        own secret in its context and read its metadata. Active on success; failed with the
+        reason when KSeF refuses; still not verified when KSeF cannot answer now.
+
+        :returns: how many were verified or refused
+        :raises KsefRateLimited: KSeF asked to wait (the caller reschedules)
+        """
+        done = 0
+        for token in self.sudo().filtered(lambda t: t.state == "unverified"):
+            try:
+                client, access_token = token._ksef_open_session()
+                try:
+                    info = client.get_token(access_token, token.reference_number)
+                finally:
+                    client.close()
+            except KsefRateLimited:
+                raise
+            except (KsefTransportError, KsefServerError, KsefAuthTimeout) as e:
+                token.status_details = self._ksef_error_message(e)
+                continue
+            except KsefAuthFailed as e:
+                if e.retryable:
+                    token.status_details = self._ksef_error_message(e)
+                    continue
+                token._ksef_refuse_unverified(self._ksef_error_message(e))
+                done += 1
+                continue
+            except KsefApiError as e:
+                token._ksef_refuse_unverified(self._ksef_error_message(e))
+                done += 1
+                continue
+            if info.status == "Pending":
+                continue
+            if info.status != "Active":
+                token._ksef_refuse_unverified(
+                    self.env._("KSeF reports the token as %(status)s.", status=info.status)
+                )
+                done += 1
+                continue
+            token.write(self._ksef_verified_values(info))
+            token._ksef_post(self.env._("KSeF verified the imported token: it is active."))
+            done += 1
+        return done
+
+    def _ksef_refuse_unverified(self, reason):
+        self.ensure_one()
+        self.write({"state": "failed", "status_details": reason})
+        if self.has_secret:
+            self._ksef_wipe_secret()
+        self._ksef_post(
+            self.env._(
+                "KSeF refused the imported token when verifying it: %(reason)s Archive it and "
+                "import a valid token.",
+                reason=reason,
+            )
+        )
 
     def _ksef_apply_info(self, info):
         self.ensure_one()
@@ -253,6 +361,7 @@ class KsefToken(models.Model):
         if self.state in ("revoked", "failed"):
             if self.has_secret:
                 self._ksef_wipe_secret()
+            self.revoked_from_odoo = True
             return
         self._ksef_check_environment_allowed()
         key = (self.environment, self.company_id.id)
@@ -282,7 +391,7 @@ class KsefToken(models.Model):
             state = "revoked"
         except KsefError:
             _logger.info("KSeF token %s still revoking; the sync follows it", self.reference_number)
-        self.write({"state": state})
+        self.write({"state": state, "revoked_from_odoo": True})
         self._ksef_wipe_secret()
         self._ksef_post(self.env._("Token revoked in KSeF by %(user)s.", user=self.env.user.name))
 

@@ -11,8 +11,15 @@ KSEF_ENVIRONMENTS = [
 ]
 
 
+#: the default number of days before a token's end when its responsible is warned
+WARNING_DAYS = 30
+ADMIN_GROUP = "l10n_pl_ksef_token.group_ksef_admin"
+
+
 class ResCompany(models.Model):
-    _inherit = "res.company"
+    # activities (health warnings) need a chatter: marking one done posts on the record
+    _name = "res.company"
+    _inherit = ["res.company", "mail.thread", "mail.activity.mixin"]
 
     ksef_environment = fields.Selection(
         KSEF_ENVIRONMENTS,
@@ -39,6 +46,20 @@ class ResCompany(models.Model):
         "followed by a dash and 5 digits, the last one a check digit, e.g. 5265877635-00017.",
     )
     ksef_token_ids = fields.One2many("ksef.token", "company_id", string="KSeF Tokens")
+    ksef_responsible_id = fields.Many2one(
+        "res.users",
+        string="KSeF Responsible",
+        domain=[("share", "=", False)],
+        help="Who gets this company's KSeF warnings (a token stopped working or ends soon, "
+        "no token to send or fetch invoices), in their language. Empty: the parent company's "
+        "responsible, else the first of the company's KSeF administrators.",
+    )
+    ksef_warning_days = fields.Integer(
+        string="KSeF Warning Window (days)",
+        default=WARNING_DAYS,
+        help="How many days before a KSeF token stops working (its expiry date, or the legal "
+        "end of KSeF tokens) its responsible is warned.",
+    )
 
     _sql_constraints = [
         (
@@ -47,6 +68,59 @@ class ResCompany(models.Model):
             "This KSeF internal ID is already used by another branch.",
         ),
     ]
+
+    @api.constrains("ksef_warning_days")
+    def _check_ksef_warning_days(self):
+        from odoo.exceptions import ValidationError
+
+        for company in self:
+            if not 0 <= company.ksef_warning_days <= 366:
+                raise ValidationError(
+                    self.env._(
+                        "The KSeF warning window must be between 0 and 366 days; %(days)s was "
+                        "entered.",
+                        days=company.ksef_warning_days,
+                    )
+                )
+
+    def _ksef_responsible(self):
+        """The one user who gets this company's KSeF warnings: its KSeF responsible, else its
+        parent's, else its KSeF administrator with the lowest id (internal, active, allowed
+        in the company; never OdooBot), else the administrator."""
+        self.ensure_one()
+        company = self.sudo()
+        while company:
+            user = company.ksef_responsible_id
+            if user.active and not user.share:
+                return user
+            company = company.parent_id
+        root = self.env.ref("base.user_root")
+        admins = (
+            self.env.ref(ADMIN_GROUP)
+            .sudo()
+            .users.filtered(
+                lambda u: self in u.company_ids and not u.share and u.active and u != root
+            )
+            .sorted("id")
+        )
+        return admins[:1] or self.env.ref("base.user_admin")
+
+    def _ksef_lang(self, user=None):
+        """The language of texts Odoo writes for this company on its own (jobs, warnings,
+        status details): the recipient's (``user``, default the company's KSeF responsible),
+        else the company's partner's, else the current one."""
+        self.ensure_one()
+        user = user if user is not None else self._ksef_responsible()
+        installed = {code for code, _name in self.env["res.lang"].get_installed()}
+        for lang in (user.sudo().lang, self.sudo().partner_id.lang):
+            if lang and lang in installed:
+                return lang
+        return self.env.lang or "en_US"
+
+    def _ksef_in_lang(self, records, user=None):
+        """``records`` in an environment whose language is :meth:`_ksef_lang`: its
+        ``env._(...)`` translates into the recipient's language."""
+        return records.with_context(lang=self._ksef_lang(user))
 
     @api.depends("vat", "parent_id.ksef_nip")
     def _compute_ksef_nip(self):

@@ -14,6 +14,8 @@ class ResConfigSettings(models.TransientModel):
         default=lambda self: secret_vault.is_configured(), readonly=True
     )
     ksef_token_count = fields.Integer(compute="_compute_ksef_token_count")
+    ksef_responsible_id = fields.Many2one(related="company_id.ksef_responsible_id", readonly=False)
+    ksef_warning_days = fields.Integer(related="company_id.ksef_warning_days", readonly=False)
 
     @api.depends("company_id")
     def _compute_ksef_is_branch(self):
