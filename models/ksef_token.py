@@ -11,6 +11,7 @@ from .res_company import KSEF_ENVIRONMENTS
 _logger = logging.getLogger(__name__)
 
 TOKEN_STATES = [
+    ("unverified", "Not Verified Yet"),
     ("pending", "Pending"),
     ("active", "Active"),
     ("revoking", "Revoking"),

@@ -3,7 +3,7 @@ import logging
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
-from ..ksef.errors import KsefAuthFailed, KsefError
+from ..ksef.errors import KsefAuthFailed, KsefError, KsefRateLimited
 from .ksef_session_service import KsefRetryLater
 from .ksef_token import KSEF_STATUS_TO_STATE
 
@@ -44,7 +44,7 @@ class KsefToken(models.Model):
                 tokens = env["ksef.token"].search(
                     [
                         ("company_id", "=", company.id),
-                        ("state", "=", "active"),
+                        ("state", "in", ("active", "unverified")),
                         ("has_secret", "=", True),
                     ]
                 )
@@ -70,6 +70,8 @@ class KsefToken(models.Model):
         service = self.env["ksef.session.service"]
         now = fields.Datetime.now()
         token_sudo = self.sudo()
+        if token_sudo.state == "unverified":
+            return self._ksef_check_unverified(user)
         try:
             with service.get_client_for_token(self, user=user) as session:
                 info = session.client.get_token(session.access_token, self.reference_number)
@@ -103,3 +105,36 @@ class KsefToken(models.Model):
             values["last_use_date"] = info.last_use_date.replace(tzinfo=None)
         token_sudo.write(values)
         return values["connectivity_ok"]
+
+    def _ksef_check_unverified(self, user=None):
+        """Connectivity run for an imported token KSeF could not be asked about: verify it
+        (active on success, failed with the reason on refusal)."""
+        self.ensure_one()
+        user = (user or self.env.user).sudo(False)
+        token_sudo = self.sudo()
+        if not user.has_group("l10n_pl_ksef_token.group_ksef_admin") or (
+            token_sudo.company_id not in user.company_ids
+        ):
+            raise AccessError(
+                self.env._(
+                    "Only KSeF administrators of %(company)s may check its tokens.",
+                    company=token_sudo.company_id.name,
+                )
+            )
+        try:
+            token_sudo._ksef_verify_unverified()
+        except KsefRateLimited as e:
+            raise KsefRetryLater(self._ksef_error_message(e), e.retry_after or 60) from None
+        ok = token_sudo.state == "active"
+        token_sudo.write(
+            {
+                "connectivity_check_date": fields.Datetime.now(),
+                "connectivity_ok": ok,
+                "connectivity_message": (token_sudo.status_details or "")[:500]
+                if not ok
+                else self.env._(
+                    "Authenticated; KSeF reports the token as %(status)s.", status="Active"
+                ),
+            }
+        )
+        return ok

@@ -18,21 +18,39 @@ GROUP_SEND = "l10n_pl_ksef_token.group_ksef_send"
 GROUP_ADMIN = "l10n_pl_ksef_token.group_ksef_admin"
 
 
-def start_http_simulator(cls, **config):
+def start_http_simulator(cls, environments=("test",), **config):
     """Serve a fresh KSeF simulator over HTTP on 127.0.0.1 for the test class ``cls`` and point
-    the ``test`` environment at it; both are undone when the class is done."""
+    the ``environments`` (default: ``test``) at it; both are undone when the class is done.
+
+    When ``cls`` already serves one (a base class of the test case started it) and no special
+    ``config`` is asked for, that one is kept."""
+    if not config and "server" in cls.__dict__:
+        return
     cls.sim = KsefSimulator(fast_test_config(**config))
     cls.server = SimulatorServer(cls.sim)
     cls.server.start()
     cls.addClassCleanup(cls.server.stop)
-    patcher = patch.dict(odoo.tools.config.options, {"ksef_url_test": cls.server.base_url})
+    patcher = patch.dict(
+        odoo.tools.config.options,
+        {f"ksef_url_{environment}": cls.server.base_url for environment in environments},
+    )
     patcher.start()
     cls.addClassCleanup(patcher.stop)
 
 
 def token_string(context):
-    """A fresh, well-formed KSeF 2.0 token string for a ContextIdentifier."""
+    """A fresh, well-formed KSeF 2.0 token string for a ContextIdentifier that KSeF never
+    issued (its import is refused)."""
     return ksef_tokens.new_token(context).token
+
+
+#: permissions of the tokens the helpers have KSeF issue, per wizard token type
+HELPER_PERMISSIONS = {
+    "A": ("InvoiceRead", "InvoiceWrite", "CredentialsRead", "CredentialsManage"),
+    "W": ("InvoiceWrite",),
+    "P": ("InvoiceRead",),
+    "custom": ("InvoiceRead", "InvoiceWrite"),
+}
 
 
 class KsefCase(TransactionCase):
@@ -82,6 +100,9 @@ class KsefCase(TransactionCase):
         cls.send_b = user("send_b", f"base.group_user,{GROUP_SEND}", cls.company_b, cls.company_b)
         cls.plain_a = user("plain_a", "base.group_user", cls.company_a, cls.company_a)
         cls.perm = {p.name: p for p in cls.env["ksef.permission"].search([])}
+        # KSeF (the simulator) issues the tokens the helpers import; every environment but the
+        # in-process Sandbox points at it, so imports are verified over HTTP
+        start_http_simulator(cls, environments=("test", "demo", "prod"))
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -99,13 +120,31 @@ class KsefCase(TransactionCase):
         return env["ksef.token.import"].create(vals)
 
     def import_token(self, user=None, token=None, context=None, **values):
-        """Import a token through the wizard; returns (ksef.token, token string)."""
+        """Import a token through the wizard; returns (ksef.token, token string). Without
+        ``token``, KSeF (the simulator) first issues one for ``context`` (default: company A's
+        NIP) with the permissions chosen in ``values`` (``permission_ids`` or
+        ``token_type``), as the Ministry's web application would."""
         if token is None:
             context = context or ksef_ids.ContextIdentifier.nip(NIP_A)
-            token = token_string(context)
+            token = self.issued_token(context, self.helper_permissions(values))
         wizard = self.import_wizard(user=user, token_text=token, **values)
         action = wizard.action_import()
         return self.env["ksef.token"].browse(action["res_id"]), token
+
+    def helper_permissions(self, values):
+        commands = values.get("permission_ids")
+        if commands:
+            ids = [i for command in commands if command[0] == 6 for i in command[2]]
+            names = self.env["ksef.permission"].browse(ids).mapped("name")
+            if names:
+                return tuple(names)
+        return HELPER_PERMISSIONS[values.get("token_type", "custom")]
+
+    def issued_token(self, context=None, permissions=("InvoiceRead", "InvoiceWrite"), **kw):
+        """A token string KSeF (the simulator) issued for ``context``, authored by its NIP."""
+        context = context or ksef_ids.ContextIdentifier.nip(NIP_A)
+        author = context.value[:10]
+        return self.sim.create_token(context, author, list(permissions), **kw)
 
     def ciphertext_of(self, token):
         self.env.flush_all()

@@ -262,8 +262,8 @@ class TestSessionFailures(KsefSessionCase):
         self.assertIn("InvoiceRead", wrong.status_details)
 
     def test_rate_limit_raises_retry_later(self):
-        self.sim.config.rate_limits = {"public": (1, None, None)}
         self.sim_token(("InvoiceRead",), description="First token")
+        self.sim.config.rate_limits = {"public": (1, None, None)}
         self.get_client().close()
         self.env["ksef.session"].sudo().search([]).unlink()  # forget the session
         with self.assertRaises(KsefRetryLater) as caught:

@@ -5,8 +5,18 @@ from odoo.exceptions import AccessError, UserError
 
 from ..ksef import permissions as ksef_perms
 from ..ksef import tokens as ksef_tokens
-from ..ksef.errors import KsefIdentifierError, KsefTokenFormatError
-from ..models import secret_vault
+from ..ksef.errors import (
+    KsefApiError,
+    KsefAuthFailed,
+    KsefAuthTimeout,
+    KsefError,
+    KsefIdentifierError,
+    KsefRateLimited,
+    KsefServerError,
+    KsefTokenFormatError,
+    KsefTransportError,
+)
+from ..models import ksef_connection, secret_vault
 from ..models.ksef_token import SCOPES, TOKEN_TYPES
 from ..models.res_company import KSEF_ENVIRONMENTS
 
@@ -168,21 +178,39 @@ class KsefTokenImport(models.TransientModel):
         self.ensure_one()
         self._check_admin()
         values, parsed = self._prepare_token_values()
+        # KSeF is asked before anything is stored: a token it refuses leaves no trace
+        info, unverified_reason = self._ksef_verify(
+            parsed, self.env["res.company"].browse(values["company_id"])
+        )
+        Token = self.env["ksef.token"]
+        if info:
+            values.update(Token._ksef_verified_values(info))
+        else:
+            values.update(state="unverified", status_details=unverified_reason)
         # all or nothing, even for callers that do not roll back on error
         with self.env.cr.savepoint():
-            token = self.env["ksef.token"].create(values)
+            token = Token.create(values)
             token.sudo()._ksef_store_secret(parsed.token)
-        token._ksef_post(
-            self.env._(
-                "Token imported by %(user)s: environment %(environment)s, context %(context)s, "
-                "type %(type)s, permissions %(permissions)s.",
-                user=self.env.user.name,
-                environment=self._label("environment"),
-                context=parsed.context.token_prefix,
-                type=self._label("token_type"),
-                permissions=", ".join(self.permission_ids.mapped("name")) or "-",
-            )
+        summary = self.env._(
+            "Token imported by %(user)s: environment %(environment)s, context %(context)s, "
+            "type %(type)s, permissions %(permissions)s.",
+            user=self.env.user.name,
+            environment=self._label("environment"),
+            context=parsed.context.token_prefix,
+            type=dict(token._fields["token_type"]._description_selection(self.env))[
+                token.token_type
+            ],
+            permissions=", ".join(token.permission_ids.mapped("name")) or "-",
         )
+        if info:
+            summary += " " + self.env._("KSeF confirmed the token is active.")
+        else:
+            summary += " " + self.env._(
+                "It is not verified yet (%(reason)s): no job uses it until the next sync or "
+                "connectivity check verifies it with KSeF.",
+                reason=unverified_reason,
+            )
+        token._ksef_post(summary)
         self.token_sealed = False
         _logger.info(
             "KSeF token %s imported by uid %s for company %s",
@@ -191,6 +219,57 @@ class KsefTokenImport(models.TransientModel):
             token.company_id.id,
         )
         return self._action_open_token(token)
+
+    def _ksef_verify(self, parsed, context_company):
+        """Ask KSeF about the pasted token: authenticate with it in its own context and read
+        its own metadata (``GET /tokens/{referenceNumber}``).
+
+        :returns: ``(TokenInfo, False)`` when KSeF confirmed it is active, or
+            ``(None, reason)`` when KSeF could not answer now (unreachable, 429, 5xx, still
+            pending): the token may then only be stored as not verified yet
+        :raises UserError: KSeF refused the token (nothing may be stored)
+        """
+        Token = self.env["ksef.token"]
+        client = ksef_connection.make_client(self.environment)
+        try:
+            session = client.authenticate_with_ksef_token(
+                parsed,
+                authorization_policy=context_company._ksef_authorization_policy(),
+                poll_interval=0.5,
+                poll_timeout=60.0,
+            )
+            info = client.get_token(session.access_token, parsed.reference_number)
+        except (KsefRateLimited, KsefTransportError, KsefServerError, KsefAuthTimeout) as e:
+            return None, Token._ksef_error_message(e)
+        except KsefAuthFailed as e:
+            if e.retryable:
+                return None, Token._ksef_error_message(e)
+            raise UserError(self._ksef_refused_message(Token._ksef_error_message(e))) from None
+        except KsefApiError as e:
+            raise UserError(self._ksef_refused_message(Token._ksef_error_message(e))) from None
+        except KsefError as e:
+            _logger.warning("KSeF verification of an imported token failed: %s", e)
+            return None, Token._ksef_error_message(e)
+        finally:
+            client.close()
+        if info.status == "Active":
+            return info, False
+        if info.status == "Pending":
+            return None, self.env._("KSeF has not activated the token yet")
+        raise UserError(
+            self._ksef_refused_message(
+                self.env._("KSeF reports the token as %(status)s.", status=info.status or "-")
+            )
+        )
+
+    def _ksef_refused_message(self, reason):
+        return self.env._(
+            "KSeF refused this token, so it was not imported: %(reason)s Check that you "
+            "pasted the whole token, for the environment %(environment)s, and that it was not "
+            "revoked in KSeF; else generate a new one.",
+            reason=reason,
+            environment=self._label("environment"),
+        )
 
     def _label(self, field_name):
         """The translated label of this wizard's value of a selection field."""
@@ -292,18 +371,25 @@ class KsefTokenImport(models.TransientModel):
                     expected=expected.token_prefix,
                 )
             )
-        duplicate = (
+        known = (
             self.env["ksef.token"]
             .sudo()
             .with_context(active_test=False)
-            .search_count(
-                [
-                    ("reference_number", "=", parsed.reference_number),
-                    ("environment", "=", self.environment),
-                ]
-            )
+            .search([("reference_number", "=", parsed.reference_number)], limit=1)
         )
-        if duplicate:
+        if known and known.environment != self.environment:
+            raise UserError(
+                self.env._(
+                    "The token %(reference)s is already registered in Odoo for the KSeF "
+                    "environment %(environment)s. A token belongs to one environment only: it "
+                    "was not imported again.",
+                    reference=parsed.reference_number,
+                    environment=dict(known._fields["environment"]._description_selection(self.env))[
+                        known.environment
+                    ],
+                )
+            )
+        if known:
             raise UserError(
                 self.env._(
                     "The token %(reference)s is already registered in Odoo; it was not imported "
@@ -322,9 +408,8 @@ class KsefTokenImport(models.TransientModel):
             "token_type": self.token_type,
             "permission_ids": [(6, 0, self.permission_ids.ids)],
             "reference_number": parsed.reference_number,
-            # A token handed out by KSeF's own application is usable; the next sync with KSeF
-            # corrects the status and permissions if they differ.
-            "state": "active",
+            # replaced by what KSeF says (action_import): verified, or not verified yet
+            "state": "unverified",
             "origin": "imported",
             "expiry_date": self.expiry_date,
             "user_ids": [(6, 0, self.user_id.ids)],
