@@ -19,6 +19,7 @@
         "data/ksef_permission_data.xml",
         "views/ksef_token_views.xml",
         "views/ksef_token_import_views.xml",
+        "views/ksef_sandbox_token_views.xml",
         "views/ksef_token_generate_views.xml",
         "views/ksef_token_lifecycle_views.xml",
         "data/ir_actions_server.xml",
