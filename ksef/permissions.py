@@ -2,8 +2,10 @@
 
 * :data:`TOKEN_PERMISSIONS`: every permission a KSeF token can carry, in KSeF's order
   (``CollectiveIdentifierManage`` since API 2.7.0);
-* the addon's token presets: ``W`` (send invoices), ``P`` (fetch invoices) and ``A``
-  (every token permission the author holds, see :func:`type_a_permissions`);
+* the addon's token presets (:data:`TOKEN_TYPE_PERMISSIONS`): ``W`` (send invoices), ``P``
+  (fetch invoices) and ``A`` (administrative: what a NIP owner holds and a token can carry, incl.
+  ``CollectiveIdentifierManage``; a generated A token gets the author's actual permissions, see
+  :func:`type_a_permissions`);
 * :data:`OPERATION_PERMISSIONS`: which permissions (any of) an operation of the addon needs.
 """
 
@@ -13,6 +15,7 @@ __all__ = [
     "OPERATION_PERMISSIONS",
     "TOKEN_PERMISSIONS",
     "TOKEN_TYPE_PERMISSIONS",
+    "TYPE_A_PERMISSIONS",
     "missing_for",
     "permissions_allow",
     "type_a_permissions",
@@ -30,10 +33,16 @@ TOKEN_PERMISSIONS = (
     "CollectiveIdentifierManage",
 )
 
-#: fixed presets; type ``'A'`` depends on the author, see :func:`type_a_permissions`
+#: the type-A preset: every token permission a NIP owner holds (all but
+#: ``EnforcementOperations``, which only an enforcement authority has), in KSeF's order
+TYPE_A_PERMISSIONS = tuple(p for p in TOKEN_PERMISSIONS if p != "EnforcementOperations")
+
+#: the presets of the token types; a generated ``'A'`` token carries what its author holds
+#: (:func:`type_a_permissions`), :data:`TYPE_A_PERMISSIONS` is what is assumed until KSeF says
 TOKEN_TYPE_PERMISSIONS = {
     "W": ("InvoiceWrite",),
     "P": ("InvoiceRead",),
+    "A": TYPE_A_PERMISSIONS,
 }
 
 #: operation -> permissions of which ANY one is enough

@@ -116,15 +116,6 @@ class KsefTokenImport(models.TransientModel):
     def _preset_permissions(self, token_type):
         """Permissions assumed for an imported token of type A/W/P. A type-A token carries
         what its author held; until KSeF tells us (sync), assume the administrative set."""
-        if token_type == "A":
-            return (
-                "InvoiceRead",
-                "InvoiceWrite",
-                "CredentialsRead",
-                "CredentialsManage",
-                "SubunitManage",
-                "Introspection",
-            )
         return ksef_perms.TOKEN_TYPE_PERMISSIONS.get(token_type, ())
 
     def _compute_token_text(self):

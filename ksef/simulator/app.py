@@ -10,6 +10,13 @@ Test-support API (all thread-safe): :meth:`KsefSimulator.grant`, :meth:`revoke_g
 :meth:`link_person`, :meth:`create_token`, :meth:`set_token_status`, :meth:`token_info`,
 :meth:`add_invoice`, :meth:`advance`, :meth:`reset`, :meth:`rotate_key`, ``faults``,
 ``calls`` (Counter of ``'METHOD /route'``) and ``request_log``.
+
+Not implemented: an operation of the official API (2.8.1, :mod:`.spec_paths`) that the
+simulator does not serve is answered ``501 Not Implemented`` with an
+``application/problem+json`` body (``title`` "Not Implemented", ``detail`` naming the
+operation, ``reasonCode`` ``simulator-not-implemented``), whatever the bearer.  It is not a KSeF
+answer, so clients treat it as a server error (5xx) and tests see at once which operation the
+simulator lacks.  A path that is not in the spec stays a plain 404 (or 405 for a wrong method).
 """
 
 from __future__ import annotations
@@ -28,8 +35,9 @@ from . import auth, errors, queries, tokens
 from .clock import Clock, iso
 from .config import SimulatorConfig
 from .faults import Faults
-from .keys import make_published_key
+from .keys import SYMMETRIC_USAGE, TOKEN_USAGE, make_published_key
 from .ratelimit import RateLimiter
+from .spec_paths import SPEC_OPERATIONS
 from .state import (
     PERSON_PERMISSIONS,
     TOKEN_PERMISSIONS,
@@ -45,6 +53,14 @@ _log = logging.getLogger(__name__)
 
 PREFIX = "/v2"
 REF = r"(?P<ref>[^/]+)"
+
+
+def _spec_regex(template):
+    return re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$")
+
+
+#: (method, template, regex) of every operation of the official API
+_SPEC = tuple((m, t, _spec_regex(t)) for m, t in SPEC_OPERATIONS)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,6 +139,15 @@ ROUTES = (
         required=("InvoiceRead",),
     ),
     _route("GET", "/rate-limits", queries.rate_limits, auth=ACCESS),
+    _route("GET", "/limits/context", queries.context_limits, auth=ACCESS),
+    _route("GET", "/limits/subject", queries.subject_limits, auth=ACCESS),
+    _route(
+        "POST",
+        "/permissions/subunits/grants",
+        queries.grant_subunit,
+        auth=ACCESS,
+        required=("SubunitManage",),
+    ),
 )
 
 
@@ -154,7 +179,10 @@ class KsefSimulator:
         self.request_log = collections.deque(maxlen=10_000)
         self._lock = threading.RLock()
         self._limiter = RateLimiter()
-        self.published_keys = [make_published_key()]
+        self.published_keys = [
+            make_published_key(usage=(TOKEN_USAGE,)),
+            make_published_key(usage=(SYMMETRIC_USAGE,)),
+        ]
         self._init_state()
 
     def _init_state(self):
@@ -263,6 +291,9 @@ class KsefSimulator:
                     allowed.append(route.method)
             if allowed:
                 raise errors.MethodNotAllowed(allowed)
+        for spec_method, template, regex in _SPEC:
+            if spec_method == method and regex.match(path):
+                raise errors.NotImplementedBySimulator(method, template)
         raise errors.NotFound("no such path")
 
     def _dispatch(self, route, req):
@@ -353,15 +384,19 @@ class KsefSimulator:
             self.faults.clear()
             self._limiter.reset()
 
-    def rotate_key(self, *, retire_old=True):
-        """Publish a new encryption key; the old one is withdrawn (21470) unless told otherwise."""
+    def rotate_key(self, *, retire_old=True, usage=TOKEN_USAGE):
+        """Publish a new key for ``usage``; the old one of that usage is withdrawn (21470)
+        unless told otherwise."""
         from cryptography.hazmat.primitives.asymmetric import rsa
 
-        new = make_published_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        new = make_published_key(
+            rsa.generate_private_key(public_exponent=65537, key_size=2048), usage=(usage,)
+        )
         with self._lock:
             if retire_old:
                 for key in self.published_keys:
-                    key.retired = True
+                    if usage in key.usage:
+                        key.retired = True
             self.published_keys.append(new)
         return new
 

@@ -459,8 +459,15 @@ def prepare_ksef_token(sim, req):
     context = (ctype, cvalue)
 
     if key_id is not None:
+        # a key published for another usage (SymmetricKeyEncryption) is not supported for
+        # tokens: 21470, as for an unknown or withdrawn key
         key = next(
-            (k for k in sim.published_keys if k.public_key_id == key_id and not k.retired), None
+            (
+                k
+                for k in sim.published_keys
+                if k.public_key_id == key_id and not k.retired and "KsefTokenEncryption" in k.usage
+            ),
+            None,
         )
         if key is None:
             raise errors.bad_request(21470, f"Klucz o identyfikatorze {key_id} nie jest wspierany.")

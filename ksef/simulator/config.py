@@ -1,9 +1,11 @@
 """Configuration of the KSeF simulator and the rate-limit table of the KSeF Test environment.
 
 The limits below are copied from ``x-rate-limits`` / the 429 descriptions of the official
-OpenAPI (API 2.6.0) and from REFERENCE §7.  Each endpoint belongs to a *group*; requests
-are counted per ``(context, client IP, group)`` with sliding 1 s / 1 min / 1 h windows.  The
-public ("-") endpoints limited to 60 req/s are counted per endpoint and per client IP.
+OpenAPI (API 2.8.1, ``openapi-latest.json``) and from REFERENCE §7.  Since API 2.8.0 closing a
+session has its own groups (``onlineSessionClose`` 20/60/240, ``batchSessionClose`` 20/40/120).
+Each endpoint belongs to a *group*; requests are counted per ``(context, client IP, group)``
+with sliding 1 s / 1 min / 1 h windows.  The public ("-") endpoints limited to 60 req/s are
+counted per endpoint and per client IP.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import dataclasses
 DEFAULT_RATE_LIMITS = {
     # groups named by KSeF (EffectiveApiRateLimits)
     "onlineSession": (10, 30, 120),
+    "onlineSessionClose": (20, 60, 240),
     "batchSession": (10, 20, 60),
+    "batchSessionClose": (20, 40, 120),
     "invoiceSend": (10, 30, 180),
     "invoiceStatus": (30, 120, 1200),
     "sessionList": (5, 10, 60),
@@ -24,15 +28,21 @@ DEFAULT_RATE_LIMITS = {
     "invoiceExport": (8, 16, 20),
     "invoiceExportStatus": (10, 60, 600),
     "invoiceDownload": (8, 16, 64),
+    "collectiveIdentifier": (20, 120, 240),
     "other": (10, 30, 120),
-    # the unnamed group of public / authentication endpoints (60 req/s per IP)
+    # reported by GET /rate-limits since API 2.8.0; -1 there means "no limit in that window"
+    "global": (None, None, None),
+    # the public / authentication endpoints (60 req/s per IP), reported as ``anonymous``
     "public": (60, None, None),
 }
 
-#: the groups reported by ``GET /rate-limits`` (schema EffectiveApiRateLimits)
+#: the groups reported by ``GET /rate-limits`` (schema EffectiveApiRateLimits, all required
+#: since API 2.8.0)
 EFFECTIVE_GROUPS = (
     "onlineSession",
+    "onlineSessionClose",
     "batchSession",
+    "batchSessionClose",
     "invoiceSend",
     "invoiceStatus",
     "sessionList",
@@ -42,7 +52,10 @@ EFFECTIVE_GROUPS = (
     "invoiceExport",
     "invoiceExportStatus",
     "invoiceDownload",
+    "collectiveIdentifier",
     "other",
+    "anonymous",
+    "global",
 )
 
 

@@ -161,6 +161,16 @@ class ServerFault(SimError):
         self.status = int(status)
 
 
+class NotImplementedBySimulator(SimError):
+    """501: an operation of the official API that the simulator does not serve."""
+
+    status = 501
+
+    def __init__(self, method, template):
+        super().__init__(f"{method} {template} not implemented")
+        self.operation = f"{method} /v2{template}"
+
+
 class ConnectionDropped(Exception):
     """Raised by the WSGI app when a ``drop_after``/``drop_before`` fault fires.
 
@@ -261,6 +271,19 @@ def render(error, *, instance, problem_details, timestamp):
         body, ctype = (
             _problem(
                 "Method Not Allowed", 405, instance, "Metoda nie jest obsługiwana.", timestamp
+            ),
+            PROBLEM_JSON,
+        )
+    elif isinstance(error, NotImplementedBySimulator):
+        body, ctype = (
+            _problem(
+                "Not Implemented",
+                501,
+                instance,
+                f"Symulator KSeF nie obsługuje operacji {error.operation} (jest w specyfikacji "
+                "API 2.8.1).",
+                timestamp,
+                reasonCode="simulator-not-implemented",
             ),
             PROBLEM_JSON,
         )

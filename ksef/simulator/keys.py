@@ -7,6 +7,8 @@ decryption (say OAEP with SHA-1 on both sides) would otherwise go unnoticed.
 
 * ``certificateId`` = Base64(SHA-256(certificate DER));
 * ``publicKeyId``  = Base64(SHA-256(SubjectPublicKeyInfo DER)) (44 characters);
+* two certificates, as KSeF publishes them: one with usage ``KsefTokenEncryption`` and one with
+  ``SymmetricKeyEncryption``, each with its own RSA key;
 * token encryption = RSA-OAEP, SHA-256, MGF1-SHA-256, empty label; plaintext
   ``"{ksefToken}|{timestampMs}"`` in UTF-8.
 """
@@ -26,17 +28,19 @@ from cryptography.x509.oid import NameOID
 
 USAGES = ("KsefTokenEncryption", "SymmetricKeyEncryption")
 
+TOKEN_USAGE, SYMMETRIC_USAGE = USAGES
+
 _cache_lock = threading.Lock()
-_cached_key = None
+_cached_keys = {}
 
 
-def shared_private_key():
-    """One RSA-2048 key per process: generating one per simulator would slow tests down."""
-    global _cached_key
+def shared_private_key(usage=TOKEN_USAGE):
+    """One RSA-2048 key per usage and process: generating them per simulator would slow tests
+    down. KSeF encrypts tokens and symmetric keys with different keys, so do the two usages."""
     with _cache_lock:
-        if _cached_key is None:
-            _cached_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        return _cached_key
+        if usage not in _cached_keys:
+            _cached_keys[usage] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        return _cached_keys[usage]
 
 
 @dataclasses.dataclass
@@ -45,7 +49,7 @@ class PublishedKey:
 
     private_key: object = dataclasses.field(repr=False)
     certificate: x509.Certificate
-    usage: tuple = USAGES
+    usage: tuple = (TOKEN_USAGE,)
     retired: bool = False
 
     @property
@@ -96,9 +100,10 @@ def _iso(naive_utc):
     return naive_utc.replace(tzinfo=datetime.timezone.utc).isoformat(timespec="microseconds")
 
 
-def make_published_key(private_key=None, *, now=None, usage=USAGES):
-    """A self-signed "Ministerstwo Finansów (simulator)" certificate for ``private_key``."""
-    key = private_key or shared_private_key()
+def make_published_key(private_key=None, *, now=None, usage=(TOKEN_USAGE,)):
+    """A self-signed "Ministerstwo Finansów (simulator)" certificate for ``private_key`` (by
+    default the process's key of the first ``usage``)."""
+    key = private_key or shared_private_key(usage[0])
     now = now or datetime.datetime.utcnow()
     name = x509.Name(
         [

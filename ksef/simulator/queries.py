@@ -20,6 +20,7 @@ from .state import (
     as_subject,
     context_json,
     context_nip,
+    internal_id_valid,
     new_reference,
     nip_valid,
 )
@@ -33,6 +34,7 @@ GRANTABLE = (
     "Introspection",
     "SubunitManage",
     "EnforcementOperations",
+    "CollectiveIdentifierManage",  # PersonPermissionType since API 2.7.0
 )
 PERSONAL_SCOPES = GRANTABLE + ("VatUeManage",)
 SUBJECT_TYPES = ("Nip", "Pesel", "Fingerprint")
@@ -75,7 +77,7 @@ def personal_grants(sim, req):
     items = []
     for permission in sorted(permissions):
         if permission not in PERSONAL_SCOPES:
-            continue  # not representable in API 2.6.0 (e.g. CollectiveIdentifierManage)
+            continue
         grant = grants.get(permission)
         if grant is not None:
             pid, description, start = grant.id, grant.description, grant.start
@@ -164,6 +166,85 @@ def revoke_common_grant(sim, req):
     return Response(202, {"referenceNumber": reference})
 
 
+def grant_subunit(sim, req):
+    """``POST /permissions/subunits/grants``: appoint the administrator of a subunit.
+
+    The subject gets ``CredentialsManage`` (the only permission of a subunit administrator,
+    granted without being asked for) in the subunit's context: an ``InternalId`` of the
+    current NIP (with a valid check digit), or a subordinate ``Nip``; the simulator has no
+    LocalGovernmentUnit / VatGroupUnit roles, so a ``Nip`` subunit is refused with 21405.
+    """
+    body = req.json()
+    subject_json = require_obj(body, "subjectIdentifier")
+    stype = require_str(subject_json, "type", where="subjectIdentifier.")
+    svalue = require_str(subject_json, "value", min_len=10, max_len=64, where="subjectIdentifier.")
+    if stype not in SUBJECT_TYPES:
+        raise errors.validation("Nieprawidłowy typ identyfikatora podmiotu.")
+    if stype == "Nip" and not nip_valid(svalue):
+        raise errors.validation("Nieprawidłowy NIP.")
+    ctx_json = require_obj(body, "contextIdentifier")
+    ctype = require_str(ctx_json, "type", where="contextIdentifier.")
+    cvalue = require_str(ctx_json, "value", min_len=10, max_len=16, where="contextIdentifier.")
+    if ctype not in ("InternalId", "Nip"):
+        raise errors.validation("Nieprawidłowy typ identyfikatora kontekstu.")
+    require_str(body, "description", min_len=5, max_len=256)
+    if body.get("subunitName") is not None:
+        require_str(body, "subunitName", min_len=5, max_len=256)
+    details = require_obj(body, "subjectDetails")
+    require_str(details, "subjectDetailsType", where="subjectDetails.")
+    current = req.principal.context
+    own_nip = context_nip(current)
+    if ctype == "Nip":
+        raise errors.validation(
+            "Nadanie uprawnień w kontekście NIP podmiotu podrzędnego wymaga roli "
+            "LocalGovernmentUnit lub VatGroupUnit."
+        )
+    if not internal_id_valid(cvalue):
+        raise errors.validation("Invalid checksum for internalId.")
+    if current[0] != "Nip" or cvalue.split("-", 1)[0] != own_nip:
+        raise errors.validation(
+            "Identyfikator wewnętrzny musi należeć do podmiotu bieżącego kontekstu."
+        )
+    subject = as_subject((stype, svalue.upper() if stype == "Fingerprint" else svalue))
+    now = sim.clock.now()
+    sim.state.add_grant(
+        ("InternalId", cvalue), subject, "CredentialsManage", body["description"], now
+    )
+    reference = new_reference("EG", now)
+    sim.state.permission_operations[reference] = now
+    return Response(202, {"referenceNumber": reference})
+
+
+# --- limits -----------------------------------------------------------------------------------
+
+#: ``GET /limits/context`` of the Test environment (the spec's example values)
+CONTEXT_LIMITS = {
+    "onlineSession": {
+        "maxInvoiceSizeInMB": 1,
+        "maxInvoiceWithAttachmentSizeInMB": 3,
+        "maxInvoices": 10000,
+    },
+    "batchSession": {
+        "maxInvoiceSizeInMB": 1,
+        "maxInvoiceWithAttachmentSizeInMB": 3,
+        "maxInvoices": 10000,
+    },
+    "collectiveIdentifier": {"maxInvoices": 500},  # required since API 2.8.0
+}
+#: ``GET /limits/subject`` (the spec's example values)
+SUBJECT_LIMITS = {"enrollment": {"maxEnrollments": 12}, "certificate": {"maxCertificates": 6}}
+
+
+def context_limits(sim, req):
+    """``GET /limits/context``: the session limits of the current context."""
+    return Response(200, {k: dict(v) for k, v in CONTEXT_LIMITS.items()})
+
+
+def subject_limits(sim, req):
+    """``GET /limits/subject``: the certificate limits of the authenticated subject."""
+    return Response(200, {k: dict(v) for k, v in SUBJECT_LIMITS.items()})
+
+
 # --- rate limits ------------------------------------------------------------------------------
 
 
@@ -172,12 +253,12 @@ def rate_limits(sim, req):
     table = sim.config.rate_limit_table()
     body = {}
     for group in EFFECTIVE_GROUPS:
-        s, m, h = table[group]
-        # a window without a limit is reported as a very high one (the schema wants integers)
+        s, m, h = table["public" if group == "anonymous" else group]
+        # a window without a limit is reported as -1, as KSeF does (API 2.8 example)
         body[group] = {
-            "perSecond": s or 1_000_000,
-            "perMinute": m or 1_000_000,
-            "perHour": h or 1_000_000,
+            "perSecond": -1 if s is None else s,
+            "perMinute": -1 if m is None else m,
+            "perHour": -1 if h is None else h,
         }
     return Response(200, body)
 

@@ -18,7 +18,9 @@ Simulator fixtures (see :mod:`ksef.simulator`):
   ``test_nip`` context until a test grants some);
 * ``raw``: :class:`ksef.simulator.testing.RawKsef` (plain ``requests``) over HTTP to
   ``sim_server``, validating every answer against openapi.json (fails the test otherwise);
-* ``sim_openapi_spec``: the parsed openapi.json (``client_fixtures.OpenApiSpec``), once per run.
+* ``sim_openapi_spec``: the parsed openapi-latest.json (API 2.8.1), and ``sim_openapi_spec_2_6``
+  the parsed openapi.json (API 2.6.0), once per run; recorders validate every answer against
+  the first and, where the shapes are compatible, against the second.
 """
 
 import os
@@ -46,7 +48,14 @@ def shared_file(name):
 
 @pytest.fixture(scope="session")
 def openapi_path():
+    """The official API 2.6.0 (what the addon was first built against)."""
     return shared_file("openapi.json")
+
+
+@pytest.fixture(scope="session")
+def openapi_latest_path():
+    """The newest official API (2.8.1, production since 2026-09-23): the one validated first."""
+    return shared_file("openapi-latest.json")
 
 
 @pytest.fixture(scope="session")
@@ -112,23 +121,32 @@ def other_person_cert():
 
 
 @pytest.fixture(scope="session")
-def sim_openapi_spec(openapi_path):
-    """The parsed openapi.json (``client_fixtures.OpenApiSpec``), loaded once per run."""
+def sim_openapi_spec(openapi_latest_path):
+    """The parsed openapi-latest.json (``client_fixtures.OpenApiSpec``), loaded once per run."""
+    from ksef.tests.client_fixtures import OpenApiSpec
+
+    return OpenApiSpec(openapi_latest_path)
+
+
+@pytest.fixture(scope="session")
+def sim_openapi_spec_2_6(openapi_path):
+    """The parsed openapi.json (API 2.6.0), loaded once per run."""
     from ksef.tests.client_fixtures import OpenApiSpec
 
     return OpenApiSpec(openapi_path)
 
 
 @pytest.fixture
-def raw(sim_server, sim_openapi_spec):
+def raw(sim_server, sim_openapi_spec, sim_openapi_spec_2_6):
     """:class:`ksef.simulator.testing.RawKsef` over real HTTP to ``sim_server``; every answer is
-    checked against openapi.json (the test fails at teardown on any non-conforming answer)."""
+    checked against openapi-latest.json and, where compatible, openapi.json (the test fails at
+    teardown on any non-conforming answer)."""
     import requests
 
     from ksef.simulator.testing import RawKsef
     from ksef.tests.client_fixtures import OpenApiRecorder
 
-    recorder = OpenApiRecorder(sim_openapi_spec)
+    recorder = OpenApiRecorder(sim_openapi_spec, legacy=sim_openapi_spec_2_6)
     with requests.Session() as session:
         recorder.install(session)
         helper = RawKsef(session, sim_server.base_url)

@@ -15,20 +15,46 @@ from ksef.permissions import (
 )
 
 
-def test_token_permissions_cover_the_openapi_enum(openapi_path):
+def test_token_permissions_cover_the_openapi_enum(openapi_path, openapi_latest_path):
     spec = json.loads(openapi_path.read_text(encoding="utf-8"))
     enum = spec["components"]["schemas"]["TokenPermissionType"]["enum"]
     # API 2.6.0 in shared/: every name is known; 2.7.0 only adds CollectiveIdentifierManage
     assert set(enum) <= set(TOKEN_PERMISSIONS)
     assert set(TOKEN_PERMISSIONS) - set(enum) <= {"CollectiveIdentifierManage"}
     assert [p for p in TOKEN_PERMISSIONS if p in enum] == enum
+    latest = json.loads(openapi_latest_path.read_text(encoding="utf-8"))
+    assert set(latest["components"]["schemas"]["TokenPermissionType"]["enum"]) == set(
+        TOKEN_PERMISSIONS
+    )
+
+
+def test_simulator_permission_enums_follow_the_latest_spec(openapi_latest_path):
+    """Grants, personal grants and tokens accept CollectiveIdentifierManage as API 2.8.1 does."""
+    from ksef.simulator import queries, state
+
+    schemas = json.loads(openapi_latest_path.read_text(encoding="utf-8"))["components"]["schemas"]
+    assert set(state.PERSON_PERMISSIONS) == set(schemas["PersonalPermissionScope"]["enum"])
+    assert set(queries.GRANTABLE) <= set(schemas["PersonPermissionType"]["enum"])
+    assert "CollectiveIdentifierManage" in queries.GRANTABLE
+    assert set(queries.PERSONAL_SCOPES) <= set(schemas["PersonalPermissionScope"]["enum"])
+    assert "CollectiveIdentifierManage" in queries.PERSONAL_SCOPES
 
 
 def test_token_permission_order_and_presets():
     assert TOKEN_PERMISSIONS[0] == "InvoiceRead"
     assert TOKEN_PERMISSIONS[-1] == "CollectiveIdentifierManage"
     assert len(set(TOKEN_PERMISSIONS)) == 8
-    assert TOKEN_TYPE_PERMISSIONS == {"W": ("InvoiceWrite",), "P": ("InvoiceRead",)}
+    assert TOKEN_TYPE_PERMISSIONS["W"] == ("InvoiceWrite",)
+    assert TOKEN_TYPE_PERMISSIONS["P"] == ("InvoiceRead",)
+    assert TOKEN_TYPE_PERMISSIONS["A"] == (
+        "InvoiceRead",
+        "InvoiceWrite",
+        "CredentialsRead",
+        "CredentialsManage",
+        "SubunitManage",
+        "Introspection",
+        "CollectiveIdentifierManage",
+    )
 
 
 def test_type_a_permissions_intersects_in_order():

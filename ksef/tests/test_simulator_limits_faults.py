@@ -170,3 +170,100 @@ def test_fault_arguments_checked(sim):
         sim.faults.add("/x", kind="explode")
     with pytest.raises(ValueError):
         sim.faults.add("/x", kind="error5xx", status=404)
+
+
+# --- API 2.8: every rate-limit group, limits, subunit grants, not implemented -------------------
+
+
+def test_rate_limits_report_every_group_of_the_latest_spec(raw, sim, test_nip, sim_openapi_spec):
+    """A 2.8 client requires all groups of EffectiveApiRateLimits; close limits are 2.8's."""
+    access = access_of(raw.login_with_token(sim.create_token(test_nip, test_nip, ["InvoiceRead"])))
+    body = raw.get("/rate-limits", bearer=access).json()
+    required = sim_openapi_spec.document["components"]["schemas"]["EffectiveApiRateLimits"][
+        "required"
+    ]
+    assert set(required) <= set(body)
+    assert body["onlineSessionClose"] == {"perSecond": 20, "perMinute": 60, "perHour": 240}
+    assert body["batchSessionClose"] == {"perSecond": 20, "perMinute": 40, "perHour": 120}
+    assert body["collectiveIdentifier"] == {"perSecond": 20, "perMinute": 120, "perHour": 240}
+    assert body["anonymous"] == {"perSecond": 60, "perMinute": -1, "perHour": -1}
+    assert body["global"] == {"perSecond": -1, "perMinute": -1, "perHour": -1}
+
+
+def test_context_and_subject_limits(raw, sim, test_nip):
+    access = access_of(raw.login_with_token(sim.create_token(test_nip, test_nip, ["InvoiceRead"])))
+    context = raw.get("/limits/context", bearer=access)
+    assert context.status_code == 200
+    assert context.json()["collectiveIdentifier"] == {"maxInvoices": 500}
+    assert context.json()["onlineSession"]["maxInvoices"] == 10000
+    subject = raw.get("/limits/subject", bearer=access)
+    assert subject.json() == {
+        "enrollment": {"maxEnrollments": 12},
+        "certificate": {"maxCertificates": 6},
+    }
+    assert raw.get("/limits/context").status_code == 401
+
+
+def _subunit_body(internal_id, **changes):
+    body = {
+        "subjectIdentifier": {"type": "Pesel", "value": "90010112345"},
+        "contextIdentifier": {"type": "InternalId", "value": internal_id},
+        "description": "Administrator oddziału",
+        "subunitName": "Oddział Kraków",
+        "subjectDetails": {"subjectDetailsType": "PersonByIdentifier"},
+    }
+    body.update(changes)
+    return body
+
+
+def test_subunit_grant_appoints_the_branch_administrator(raw, sim, test_nip):
+    from ksef.simulator.state import internal_id_with_check_digit
+
+    branch = internal_id_with_check_digit(test_nip, "0001")
+    owner = access_of(raw.login_with_token(sim.create_token(test_nip, test_nip, ["SubunitManage"])))
+    response = raw.post("/permissions/subunits/grants", bearer=owner, json=_subunit_body(branch))
+    assert response.status_code == 202, response.text
+    assert (
+        raw.get(
+            f"/permissions/operations/{response.json()['referenceNumber']}", bearer=owner
+        ).json()["status"]["code"]
+        == 200
+    )
+    assert sim.permissions_of(branch, ("Pesel", "90010112345")) == ["CredentialsManage"]
+
+
+def test_subunit_grant_errors(raw, sim, test_nip):
+    from ksef.simulator.state import internal_id_with_check_digit
+
+    branch = internal_id_with_check_digit(test_nip, "0001")
+    owner = access_of(raw.login_with_token(sim.create_token(test_nip, test_nip, ["SubunitManage"])))
+    wrong_digit = branch[:-1] + str((int(branch[-1]) + 1) % 10)
+    foreign = internal_id_with_check_digit("7352765225", "0001")
+    for body in (
+        _subunit_body(wrong_digit),
+        _subunit_body(foreign),
+        _subunit_body(branch, description="abc"),
+        _subunit_body("7352765225", contextIdentifier={"type": "Nip", "value": "7352765225"}),
+        {k: v for k, v in _subunit_body(branch).items() if k != "subjectDetails"},
+    ):
+        response = raw.post("/permissions/subunits/grants", bearer=owner, json=body)
+        assert response.status_code == 400, body
+        assert response.json()["exception"]["exceptionDetailList"][0]["exceptionCode"] == 21405
+    reader = access_of(raw.login_with_token(sim.create_token(test_nip, test_nip, ["InvoiceRead"])))
+    refused = raw.post("/permissions/subunits/grants", bearer=reader, json=_subunit_body(branch))
+    assert refused.status_code == 403
+    assert refused.json()["reasonCode"] == "missing-permissions"
+
+
+def test_spec_operations_not_simulated_answer_not_implemented(sim):
+    session, base = in_process_session(sim)
+    response = session.get(base + "/permissions/query/entities/roles")
+    assert response.status_code == 501
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["reasonCode"] == "simulator-not-implemented"
+    assert "GET /v2/permissions/query/entities/roles" in body["detail"]
+    # outside the spec: still a plain 404; a wrong method of a simulated path: 405
+    assert session.get(base + "/permissions/no-such-path").status_code == 404
+    assert session.get(base + "/tokens/x/y").status_code == 404
+    assert session.put(base + "/rate-limits").status_code == 405

@@ -120,6 +120,7 @@ def test_personal_grants_of_owner_and_paging(raw, owner_cert, test_nip):
         "CredentialsManage",
         "SubunitManage",
         "Introspection",
+        "CollectiveIdentifierManage",
     }
     filtered = raw.post(
         "/permissions/query/personal/grants",

@@ -8,6 +8,8 @@ from cryptography.hazmat.primitives import hashes
 
 from ksef.simulator.testing import access_of, refresh_of
 
+pytest_plugins = ["client_fixtures"]
+
 
 @pytest.fixture
 def token(sim, test_nip):
@@ -21,10 +23,52 @@ def test_challenge_shape(raw):
     assert body["clientIp"] == "127.0.0.1"
 
 
-def test_public_key_has_both_usages(raw):
+def test_two_public_keys_with_distinct_usages(raw):
+    """KSeF publishes one certificate per usage, each with its own key (spec example)."""
     keys = raw.get("/security/public-key-certificates").json()
-    assert keys[0]["usage"] == ["KsefTokenEncryption", "SymmetricKeyEncryption"]
-    assert len(keys[0]["publicKeyId"]) == 44
+    assert sorted(k["usage"][0] for k in keys) == ["KsefTokenEncryption", "SymmetricKeyEncryption"]
+    assert all(len(k["usage"]) == 1 and len(k["publicKeyId"]) == 44 for k in keys)
+    assert keys[0]["publicKeyId"] != keys[1]["publicKeyId"]
+    assert keys[0]["certificate"] != keys[1]["certificate"]
+
+
+def _symmetric_key(raw):
+    keys = raw.get("/security/public-key-certificates").json()
+    return next(k for k in keys if k["usage"] == ["SymmetricKeyEncryption"])
+
+
+def test_token_encrypted_with_the_symmetric_key_certificate_is_refused(raw, token):
+    """Encrypted for the SymmetricKeyEncryption key and sent without publicKeyId: KSeF
+    decrypts with its token key and fails: 450 "Nieprawidłowe szyfrowanie tokena"."""
+    challenge = raw.challenge()
+    wrong = _symmetric_key(raw)
+    encrypted = raw.encrypt(token, challenge["timestampMs"], wrong)
+    status = _final(
+        raw,
+        raw.submit_ksef_token(
+            token, challenge=challenge, key_entry=wrong, encrypted=encrypted, public_key_id=False
+        ),
+    )
+    assert (status["code"], status["details"]) == (450, ["Nieprawidłowe szyfrowanie tokena"])
+
+
+def test_symmetric_key_id_is_not_supported_for_tokens(raw, token):
+    """Naming the SymmetricKeyEncryption key's publicKeyId: 400 21470 (key not supported)."""
+    response = raw.submit_ksef_token(token, key_entry=_symmetric_key(raw))
+    assert response.status_code == 400
+    detail = response.json()["exception"]["exceptionDetailList"][0]
+    assert detail["exceptionCode"] == 21470
+
+
+def test_client_picks_the_token_encryption_certificate(make_client, sim, token):
+    """The client encrypts with the KsefTokenEncryption certificate even when the symmetric
+    one is listed first, and authenticates."""
+    sim.published_keys.reverse()
+    client = make_client()
+    chosen = [c.usage for c in client.get_public_key_certificates()]
+    assert tuple(chosen[0]) == ("SymmetricKeyEncryption",)
+    session = client.authenticate_with_ksef_token(token, poll_interval=0.01)
+    assert session.access_token
 
 
 def test_full_token_flow_and_single_redeem(raw, sim, token):
