@@ -25,6 +25,8 @@ STOPPED, ENDS, NO_SEND, NO_FETCH = (
     "company_no_send",
     "company_no_fetch",
 )
+#: a KSeF refusal that is not the token's end (e.g. a missing permission); closed by hand
+REFUSED = "token_refused"
 COMPANY_REASONS = {"send": NO_SEND, "fetch": NO_FETCH}
 
 
@@ -190,9 +192,27 @@ class KsefToken(models.Model):
         return _set_warning(self, key, texts, self.company_id, deadline)
 
     def _ksef_warn_refused(self, reason):
-        """The session service marked this token refused: one warning to the responsible."""
+        """The session service found this token refused (it stopped working) or short of a
+        permission: one warning to the company's responsible, in their language. The health
+        job closes a "stopped working" warning once the token is archived; a permission
+        warning stays until someone marks it done."""
         self.ensure_one()
-        self._ksef_set_warning(STOPPED, lambda env: self.with_env(env)._ksef_stopped_texts())
+        if self._ksef_stopped_working():
+            self._ksef_set_warning(STOPPED, lambda env: self.with_env(env)._ksef_stopped_texts())
+            return
+
+        def texts(env):
+            token = self.with_env(env)
+            return (
+                env._("KSeF refused a request of token %(token)s", token=token.display_name),
+                env._(
+                    "%(reason)s Odoo corrected the token's permissions; generate a token with "
+                    "the missing permission if this company needs it (KSeF > Tokens).",
+                    reason=reason,
+                ),
+            )
+
+        self._ksef_set_warning(REFUSED, texts)
 
 
 def _set_warning(record, key, texts, company, deadline=None):
