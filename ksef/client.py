@@ -467,7 +467,13 @@ def _decode_json(response):
 
 
 def _error_for(response, method, path, secrets):
-    """The :mod:`.errors` exception for a non-2xx answer."""
+    """The :mod:`.errors` exception for a non-2xx answer, with its ``method`` and ``path``."""
+    exc = _error_of(response, method, path, secrets)
+    exc.method, exc.path = method, path
+    return exc
+
+
+def _error_of(response, method, path, secrets):
     status = response.status_code
     body = _decode_json(response)
     errors = _api_errors(body, secrets)

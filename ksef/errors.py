@@ -19,6 +19,10 @@ class KsefError(Exception):
 
     #: whether repeating the same call later may succeed (network faults, 5xx, 429)
     retryable = False
+    #: the HTTP method and path of the refused call (set for HTTP answers), e.g. ``'DELETE'``
+    #: and ``'/tokens/20251010-EC-...'``: lets callers explain the refusal of one operation
+    method = None
+    path = None
 
     def __init__(self, message, *, code=None, http_status=None, details=(), reference_number=None):
         super().__init__(message)

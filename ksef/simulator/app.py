@@ -209,6 +209,7 @@ class KsefSimulator:
         instance = full_path[:200]
         route_key = f"{method} {full_path[:100]}"
         drop_after = False
+        auth_outcome = None
         try:
             try:
                 body, too_large = read_body(environ, self.config.max_body_bytes)
@@ -237,6 +238,10 @@ class KsefSimulator:
                     return 0, [], b"", True
                 elif fault.kind == "drop_after":
                     drop_after = True
+                elif fault.kind == "auth_outcome":
+                    auth_outcome = (fault.status, fault.detail)
+                elif fault.kind == "forbidden":
+                    raise errors.Forbidden(fault.reason, with_timestamp=False)
             if routing_error is not None:
                 raise routing_error
             req = Request(
@@ -250,6 +255,7 @@ class KsefSimulator:
                 body_too_large=too_large,
                 params=params,
             )
+            req.fault_outcome = auth_outcome
             response = self._dispatch(route, req)
             status, out_headers, out_body = self._render(response)
         except errors.SimError as exc:

@@ -516,6 +516,11 @@ def ksef_token(sim, req):
         else:
             outcome = _permission_outcome(sim, token_record.author, context)
             token_record.last_use = sim.clock.now()
+    forced = getattr(req, "fault_outcome", None)
+    if forced is not None:  # an injected auth_outcome fault (see .faults)
+        detail = forced[1].replace("{contextIdentifier}", context[1])
+        outcome = (forced[0], BAD_TOKEN if forced[0] == 450 else "Błąd uwierzytelnienia")
+        outcome = outcome + ((detail,),) if detail else outcome
     subject = token_record.author if token_record else None
     return _new_operation(
         sim,

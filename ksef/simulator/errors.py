@@ -99,9 +99,10 @@ class Unauthorized(SimError):
 class Forbidden(SimError):
     status = 403
 
-    def __init__(self, reason_code, security=None, detail=None):
+    def __init__(self, reason_code, security=None, detail=None, *, with_timestamp=True):
         super().__init__(reason_code)
         self.reason_code = reason_code
+        self.with_timestamp = with_timestamp  # API 2.8: timestamp is optional on 403
         self.security = security
         self.detail = detail or FORBIDDEN_DETAILS.get(reason_code, "Brak dostępu.")
 
@@ -244,6 +245,8 @@ def render(error, *, instance, problem_details, timestamp):
         )
         if error.security is not None:
             body["security"] = error.security
+        if not error.with_timestamp:
+            del body["timestamp"]
         ctype = PROBLEM_JSON
     elif isinstance(error, Gone):
         body, ctype = _problem("Gone", 410, instance, error.detail, timestamp), PROBLEM_JSON

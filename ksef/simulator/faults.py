@@ -11,7 +11,13 @@ kinds:
 * ``latency``: sleep ``delay`` seconds before handling (the request then proceeds);
 * ``error5xx``: answer ``status`` (default 503) without acting;
 * ``drop_before``: close the connection without acting;
-* ``drop_after``: act, then close the connection without an answer.
+* ``drop_after``: act, then close the connection without an answer;
+* ``auth_outcome``: the next authentication operation started on the path (``/auth/ksef-token``
+  or ``/auth/xades-signature``) ends with ``status`` and ``detail`` instead of its real outcome,
+  for the statuses KSeF documents (:data:`AUTH_OUTCOMES`; e.g. 450 "Nieprawidłowe kodowanie
+  tokena", which a 2.0 client cannot provoke with a well-formed token);
+* ``forbidden``: answer 403 problem+json with ``reason`` as ``reasonCode`` and without
+  ``timestamp`` (no longer required since API 2.8.0), without acting.
 """
 
 from __future__ import annotations
@@ -20,7 +26,28 @@ import dataclasses
 import fnmatch
 import threading
 
-KINDS = ("latency", "error5xx", "drop_before", "drop_after")
+KINDS = ("latency", "error5xx", "drop_before", "drop_after", "auth_outcome", "forbidden")
+
+#: final authentication statuses KSeF documents -> the details it documents ('' = any)
+AUTH_OUTCOMES = {
+    415: ("",),
+    425: ("",),
+    450: (
+        "Nieprawidłowe wyzwanie autoryzacyjne",
+        "Nieprawidłowy token",
+        "Nieprawidłowy czas tokena",
+        "Token unieważniony",
+        "Token nieaktywny",
+        "Nieprawidłowe szyfrowanie tokena",
+        "Nieprawidłowe kodowanie tokena",
+        "Token nie może być użyty w kontekście {contextIdentifier}",
+    ),
+    460: ("",),
+    470: ("",),
+    480: ("",),
+    500: ("",),
+    550: ("",),
+}
 
 
 @dataclasses.dataclass
@@ -32,6 +59,8 @@ class Fault:
     status: int = 503
     times: int | None = 1  # None = forever
     fired: int = 0
+    detail: str = ""  # auth_outcome: the status detail
+    reason: str = ""  # forbidden: the reasonCode
 
     def matches(self, method, path):
         if self.method and self.method.upper() != method.upper():
@@ -46,12 +75,32 @@ class Faults:
         self._faults = []
         self._lock = threading.Lock()
 
-    def add(self, path_pattern, *, method=None, kind="latency", delay=0.0, status=503, times=1):
+    def add(
+        self,
+        path_pattern,
+        *,
+        method=None,
+        kind="latency",
+        delay=0.0,
+        status=503,
+        times=1,
+        detail="",
+        reason="",
+    ):
         """Register a fault; ``times=None`` keeps it forever. Returns the :class:`Fault`."""
         if kind not in KINDS:
             raise ValueError(f"unknown fault kind {kind!r}; use one of {KINDS}")
         if kind == "error5xx" and not 500 <= int(status) <= 599:
             raise ValueError("error5xx needs a 5xx status")
+        if kind == "auth_outcome":
+            allowed = AUTH_OUTCOMES.get(int(status))
+            template = (detail or "").split(" w kontekście ")[0]
+            if allowed is None or (
+                "" not in allowed and not any(a.startswith(template) and template for a in allowed)
+            ):
+                raise ValueError(f"KSeF documents no auth status {status} with {detail!r}")
+        if kind == "forbidden" and not reason:
+            raise ValueError("a forbidden fault needs a reason (reasonCode)")
         pattern = path_pattern[3:] if path_pattern.startswith("/v2/") else path_pattern
         fault = Fault(
             pattern=pattern,
@@ -60,6 +109,8 @@ class Faults:
             delay=float(delay),
             status=int(status),
             times=times,
+            detail=detail,
+            reason=reason,
         )
         with self._lock:
             self._faults.append(fault)

@@ -46,6 +46,7 @@ class Request:
     params: dict = dataclasses.field(default_factory=dict)
     principal: object = None  # set by the app after authentication
     prepared: object = None  # what the route's ``prepare`` step computed outside the lock
+    fault_outcome: object = None  # an injected ``auth_outcome`` fault: (status, detail)
 
     @property
     def problem_details(self):

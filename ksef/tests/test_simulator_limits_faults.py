@@ -267,3 +267,36 @@ def test_spec_operations_not_simulated_answer_not_implemented(sim):
     assert session.get(base + "/permissions/no-such-path").status_code == 404
     assert session.get(base + "/tokens/x/y").status_code == 404
     assert session.put(base + "/rate-limits").status_code == 405
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        "Nieprawidłowe szyfrowanie tokena",
+        "Nieprawidłowe kodowanie tokena",
+        "Token nie może być użyty w kontekście {contextIdentifier}",
+    ],
+)
+def test_auth_outcome_fault_answers_a_documented_450(raw, sim, test_nip, detail):
+    token = sim.create_token(test_nip, test_nip, ["InvoiceRead"])
+    sim.faults.add("/auth/ksef-token", kind="auth_outcome", status=450, detail=detail)
+    init = raw.submit_ksef_token(token).json()
+    status = raw.status(init)["status"]
+    assert status["code"] == 450
+    assert status["details"] == [detail.replace("{contextIdentifier}", test_nip)]
+
+
+def test_auth_outcome_fault_refuses_undocumented_answers(sim):
+    with pytest.raises(ValueError):
+        sim.faults.add("/auth/ksef-token", kind="auth_outcome", status=450, detail="Zły token")
+    with pytest.raises(ValueError):
+        sim.faults.add("/auth/ksef-token", kind="auth_outcome", status=451)
+
+
+def test_forbidden_fault_has_no_timestamp(raw, sim, test_nip):
+    access = access_of(raw.login_with_token(sim.create_token(test_nip, test_nip, ["InvoiceRead"])))
+    sim.faults.add("/tokens", method="GET", kind="forbidden", reason="security-service-blocked")
+    response = raw.get("/tokens", bearer=access)
+    assert response.status_code == 403
+    body = response.json()
+    assert body["reasonCode"] == "security-service-blocked" and "timestamp" not in body
