@@ -19,8 +19,11 @@ from ..ksef.errors import (
     KsefBadRequest,
     KsefError,
     KsefForbidden,
+    KsefNotFound,
     KsefRateLimited,
+    KsefServerError,
     KsefTransportError,
+    KsefUnauthorized,
 )
 from . import ksef_connection
 from .ksef_pending_generation import description_with_marker
@@ -31,6 +34,17 @@ _logger = logging.getLogger(__name__)
 MISSING_PERMISSIONS = 26001
 #: KSeF's answer code for an invalid, expired or already used challenge
 BAD_CHALLENGE = 21111
+#: KSeF's validation error, what ``DELETE /tokens/{ref}`` answers for a token it does not know
+UNKNOWN_TOKEN = 21405
+
+
+def _is_token_revocation(exc):
+    """Whether ``exc`` is KSeF's refusal of ``DELETE /tokens/{referenceNumber}``."""
+    return getattr(exc, "method", None) == "DELETE" and str(
+        getattr(exc, "path", "") or ""
+    ).startswith("/tokens/")
+
+
 #: how long a generation waits for the new token to become Active (seconds)
 ACTIVATION_TIMEOUT = 30.0
 AUTH_POLL = {"poll_interval": 0.5, "poll_timeout": 60.0}
@@ -68,7 +82,10 @@ class KsefToken(models.Model):
 
     @api.model
     def _ksef_error_message(self, exc):
-        """A translated message for a KSeF failure (never with a secret in it)."""
+        """The one translated sentence a person reads for a KSeF failure: what happened and what
+        to do. KSeF's technical text (codes, paths, Polish details) goes to the log only; never
+        a secret in either."""
+        _logger.info("KSeF failure shown to a user: %s: %s", type(exc).__name__, exc)
         if isinstance(exc, KsefRateLimited):
             return self.env._(
                 "KSeF refuses more requests for now (rate limit). Try again in %(seconds)s "
@@ -81,31 +98,165 @@ class KsefToken(models.Model):
                 kind=exc.kind,
             )
         if isinstance(exc, KsefAuthFailed):
-            reasons = {
-                415: self.env._("the signer holds no permission in this KSeF context"),
-                450: self.env._("the KSeF token is revoked, inactive or for another context"),
-                460: self.env._("the certificate is invalid, expired or revoked"),
-            }
-            return self.env._(
-                "KSeF refused the authentication (status %(code)s): %(reason)s.",
-                code=exc.status_code,
-                reason=reasons.get(exc.status_code) or exc.description or "-",
-            )
+            return self._ksef_auth_failed_message(exc)
         if isinstance(exc, KsefBadRequest) and BAD_CHALLENGE in exc.codes:
             return self.env._(
                 "KSeF refused the signed request: its challenge expired (10 minutes), was "
                 "already used or is unknown. Download a new auth.xml, sign it and upload it again."
             )
-        if isinstance(exc, KsefForbidden):
+        if _is_token_revocation(exc) and (
+            isinstance(exc, KsefNotFound)
+            or (isinstance(exc, KsefBadRequest) and UNKNOWN_TOKEN in exc.codes)
+        ):
             return self.env._(
-                "KSeF refused the operation: missing permission %(permissions)s.",
-                permissions=" / ".join(exc.missing_permissions) or "-",
+                "KSeF does not know this token (it was never issued there, or in another "
+                "environment), so there is nothing to revoke in KSeF. Archive the token in Odoo."
+            )
+        if isinstance(exc, KsefForbidden):
+            return self._ksef_forbidden_message(exc)
+        if isinstance(exc, KsefUnauthorized):
+            return self.env._(
+                "KSeF no longer accepts the session of this token (expired or ended). Try "
+                "again; if it keeps failing, run Test connection on the token."
+            )
+        if isinstance(exc, KsefBadRequest) and MISSING_PERMISSIONS in exc.codes:
+            return self.env._(
+                "KSeF refused to give the token permissions its author does not hold. Choose "
+                "fewer permissions, or have the author granted them in KSeF first."
             )
         if isinstance(exc, KsefAuthTimeout | KsefTokenFailed):
-            return self.env._("KSeF did not finish in time: %(error)s", error=str(exc))
+            return self.env._(
+                "KSeF did not finish the operation in time. Try again in a few minutes; the "
+                "next sync shows whether it was done."
+            )
         if isinstance(exc, KsefApiError):
-            return self.env._("KSeF refused the request: %(error)s", error=str(exc))
-        return self.env._("KSeF failed: %(error)s", error=str(exc))
+            return self.env._(
+                "KSeF refused the request (HTTP %(status)s, code %(code)s). Check the data "
+                "and try again; the server log has KSeF's details.",
+                status=exc.http_status or "-",
+                code=exc.code or "-",
+            )
+        if isinstance(exc, KsefServerError):
+            return self.env._(
+                "KSeF is not answering properly right now (HTTP %(status)s). Try again later.",
+                status=exc.http_status or "-",
+            )
+        return self.env._(
+            "The KSeF operation failed (%(error)s). Try again later; the server log has the "
+            "details.",
+            error=type(exc).__name__,
+        )
+
+    @api.model
+    def _ksef_auth_failed_message(self, exc):
+        """A sentence per authentication status (and per 450 detail) of KSeF."""
+        texts = " ".join(str(t) for t in (exc.description, *(exc.details or ())) if t).lower()
+        if exc.status_code == 450:
+            if "kontekście" in texts or "context" in texts:
+                return self.env._(
+                    "KSeF refused the token: it was made in another context (another NIP or "
+                    "branch) than the one it was used for. Import it under the company or "
+                    "branch it was made for, or generate a token in this context."
+                )
+            if "kodowanie" in texts or "encoding" in texts:
+                return self.env._(
+                    "KSeF refused the token: it is not a KSeF 2.0 token (for example a token "
+                    "from KSeF 1.0, which is no longer valid, or an incomplete copy). Generate a "
+                    "new token in KSeF 2.0 (Aplikacja Podatnika / MCU) and import it."
+                )
+            if "szyfrowanie" in texts or "encryption" in texts:
+                return self.env._(
+                    "KSeF could not decrypt the token: it was encrypted with a key KSeF does not "
+                    "use for tokens. Try again (Odoo downloads KSeF's keys again); if it keeps "
+                    "failing, tell your administrator to update the KSeF addon."
+                )
+            if "czas" in texts or "time" in texts:
+                return self.env._(
+                    "KSeF refused the token's timestamp. Try again; if it keeps failing, check "
+                    "the clock of the Odoo server."
+                )
+            if "wyzwanie" in texts or "challenge" in texts:
+                return self.env._(
+                    "KSeF refused the authentication challenge (expired or already used). Try "
+                    "again."
+                )
+            if "unieważniony" in texts or "revoked" in texts:
+                return self.env._(
+                    "KSeF refused the token: it was revoked. Archive it and import or generate "
+                    "a new token."
+                )
+            if "nieaktywny" in texts or "inactive" in texts:
+                return self.env._(
+                    "KSeF refused the token: it is not active (not yet activated, or its "
+                    "creation failed). Wait a few minutes and try again, or generate a new token."
+                )
+            return self.env._(
+                "KSeF does not recognise this token. Check that you pasted the whole token for "
+                "the right environment; else generate a new one."
+            )
+        messages = {
+            415: self.env._(
+                "KSeF refused the authentication: the signer or token author holds no permission "
+                "in this KSeF context. Have the permissions granted in KSeF first."
+            ),
+            425: self.env._("The KSeF authentication was revoked by the user. Authenticate again."),
+            460: self.env._(
+                "KSeF refused the certificate: it is invalid, expired, suspended or revoked. "
+                "Use a valid certificate."
+            ),
+            470: self.env._(
+                "KSeF refused the authentication: the authorisation means belong to a deceased "
+                "person. Use another person's certificate or token."
+            ),
+            480: self.env._(
+                "KSeF blocked the authentication (suspected security incident). Contact the "
+                "Ministry of Finance's KSeF help desk."
+            ),
+            500: self.env._("KSeF failed with an unknown error. Try again later."),
+            550: self.env._("KSeF cancelled the authentication. Try again."),
+        }
+        return messages.get(exc.status_code) or self.env._(
+            "KSeF refused the authentication (status %(code)s). Try again later; the server "
+            "log has KSeF's details.",
+            code=exc.status_code,
+        )
+
+    @api.model
+    def _ksef_forbidden_message(self, exc):
+        """A sentence per ``reasonCode`` of a 403 (also without ``timestamp`` or reason)."""
+        reason = exc.reason_code
+        if reason == "missing-permissions":
+            return self.env._(
+                "KSeF refused the operation: the token lacks the permission %(permissions)s. "
+                "Use a token with that permission, or generate one.",
+                permissions=" / ".join(exc.missing_permissions) or "-",
+            )
+        messages = {
+            "ip-not-allowed": self.env._(
+                "KSeF refused the request: it came from an IP address the session does not "
+                "allow. Run it from the allowed address, or authenticate again."
+            ),
+            "insufficient-resource-access": self.env._(
+                "KSeF refused access to this object: it belongs to another context or user. "
+                "Use a token of the context that owns it."
+            ),
+            "auth-method-not-allowed": self.env._(
+                "KSeF does not allow this operation with this way of signing in (for example "
+                "generating a token with a token session). Sign auth.xml or use a certificate."
+            ),
+            "security-service-blocked": self.env._(
+                "KSeF's security service blocked the request. Try again later; if it persists, "
+                "contact the KSeF help desk."
+            ),
+            "context-type-not-allowed": self.env._(
+                "KSeF does not offer this operation in this type of context. Use a company "
+                "(NIP) or branch (internal ID) context."
+            ),
+        }
+        return messages.get(reason) or self.env._(
+            "KSeF refused the operation (access denied). Check the token's permissions and "
+            "context; the server log has KSeF's details."
+        )
 
     # ------------------------------------------------------------------
     # SESSIONS
