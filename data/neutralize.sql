@@ -10,3 +10,10 @@ UPDATE res_company
  WHERE ksef_environment = 'prod';
 -- and the cached KSeF sessions (access and refresh JWTs) of the original database
 DELETE FROM ksef_session;
+-- every other place a sealed secret or a KSeF login can rest: pasted tokens of unfinished
+-- import and Sandbox wizards, signed authentication requests of unfinished generations, and
+-- the secrets kept by the generation journal until a token is stored
+UPDATE ksef_token_import SET token_sealed = NULL;
+UPDATE ksef_sandbox_token SET token_sealed = NULL;
+UPDATE ksef_token_generate SET token_sealed = NULL, signed_file = NULL, auth_request = NULL;
+UPDATE ksef_pending_generation SET secret_sealed = NULL;

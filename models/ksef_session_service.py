@@ -31,6 +31,7 @@ Never log or raise with a JWT or a token secret in the text.
 """
 
 import dataclasses
+import functools
 import logging
 import time
 from datetime import timedelta, timezone
@@ -140,6 +141,27 @@ def _naive_utc(value):
     return value
 
 
+def python_only(method):
+    """Refuse a call that does not pass records, as any RPC call does (JSON carries no records):
+    the public API is for Python code of other modules, not for remote callers."""
+
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        records = args[:1] + tuple(v for k, v in kwargs.items() if k in ("company", "token"))
+        if not records or not all(isinstance(r, models.BaseModel) for r in records):
+            raise UserError(
+                self.env._(
+                    "%(method)s of the KSeF session service is for Python code of other "
+                    "modules and cannot be called remotely. Call it from server code with "
+                    "company or token records.",
+                    method=method.__name__,
+                )
+            )
+        return method(self, *args, **kwargs)
+
+    return guarded
+
+
 class KsefSessionService(models.AbstractModel):
     _name = "ksef.session.service"
     _description = "KSeF Session Service"
@@ -149,6 +171,7 @@ class KsefSessionService(models.AbstractModel):
     # ------------------------------------------------------------------
 
     @api.model
+    @python_only
     def get_client(self, company, scope, user=None, *, exclude_tokens=None):
         """An authenticated KSeF session for ``user`` acting for ``company`` within ``scope``.
 
@@ -184,6 +207,7 @@ class KsefSessionService(models.AbstractModel):
         raise self._ksef_no_usable_token(company, scope, user, problems)
 
     @api.model
+    @python_only
     def get_client_for_token(self, token, user=None):
         """An authenticated session of one given token, for its connectivity check.
 
@@ -215,6 +239,7 @@ class KsefSessionService(models.AbstractModel):
             raise self._ksef_retry_or_error(e) from None
 
     @api.model
+    @python_only
     def call(self, company, scope, function, user=None):
         """``function(session)`` with a session of :meth:`get_client`; when KSeF refuses the
         token for that call (403 missing permissions, 401), the token is marked and the call is
@@ -265,6 +290,24 @@ class KsefSessionService(models.AbstractModel):
     @api.model
     def _ksef_no_usable_token(self, company, scope, user, problems):
         label = self.env["ksef.token"]._ksef_operation_label(scope)
+        chain = company | company.sudo().parent_ids
+        unverified = (
+            self.env["ksef.token"]
+            .sudo()
+            .search_count([("company_id", "in", chain.ids), ("state", "=", "unverified")])
+        )
+        if not problems and unverified:
+            return KsefNoUsableToken(
+                self.env._(
+                    "%(user)s cannot %(operation)s for %(company)s yet: its KSeF tokens are "
+                    "not verified with KSeF yet (KSeF could not be reached when they were "
+                    "imported). The next sync verifies them; run Sync with KSeF from the token "
+                    "list to do it now.",
+                    user=user.name,
+                    operation=label,
+                    company=company.name,
+                )
+            )
         if not problems:
             return KsefNoUsableToken(
                 self.env._(

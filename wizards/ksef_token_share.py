@@ -1,9 +1,10 @@
 from odoo import api, fields, models
+from odoo.exceptions import UserError
 
 
 class KsefTokenShare(models.TransientModel):
     """Assign the selected tokens to users, branches or companies of the same NIP (or take
-    them away); refused where a token's scope does not allow it."""
+    them away); refused where a token's scope does not allow it, with a result per token."""
 
     _name = "ksef.token.share"
     _description = "Share KSeF Tokens"
@@ -14,20 +15,48 @@ class KsefTokenShare(models.TransientModel):
     )
     user_ids = fields.Many2many("res.users", string="Users", domain="[('share', '=', False)]")
     company_ids = fields.Many2many("res.company", string="Companies and Branches")
+    result = fields.Text(readonly=True)
+    done = fields.Boolean(readonly=True)
 
     @api.model
     def action_open(self, tokens):
         wizard = self.create({"token_ids": [(6, 0, tokens.ids)]})
+        return wizard._reopen(self.env._("Share KSeF Tokens"))
+
+    def _reopen(self, name):
         return {
             "type": "ir.actions.act_window",
-            "name": self.env._("Share KSeF Tokens"),
+            "name": name,
             "res_model": self._name,
-            "res_id": wizard.id,
+            "res_id": self.id,
             "view_mode": "form",
             "target": "new",
         }
 
     def action_apply(self):
         self.ensure_one()
-        self.token_ids._ksef_share(self.user_ids, self.company_ids, unshare=self.mode == "unshare")
-        return {"type": "ir.actions.act_window_close"}
+        visible, hidden = self.env["ksef.token.revoke"]._ksef_split_visible(self)
+        unshare = self.mode == "unshare"
+        lines = self.env["ksef.token.revoke"]._ksef_hidden_lines(
+            hidden, unshare and "unshare" or "share"
+        )
+        for token in visible:
+            try:
+                with self.env.cr.savepoint():
+                    token._ksef_share(self.user_ids, self.company_ids, unshare=unshare)
+            except UserError as e:
+                lines.append(
+                    self.env._(
+                        "%(token)s: NOT changed: %(error)s",
+                        token=token.display_name,
+                        error=e.args[0],
+                    )
+                )
+            else:
+                lines.append(
+                    self.env._("%(token)s: unassigned", token=token.display_name)
+                    if unshare
+                    else self.env._("%(token)s: shared", token=token.display_name)
+                )
+        self.write({"result": "\n".join(lines), "done": True})
+        return self._reopen(self.env._("Sharing Result"))
