@@ -23,9 +23,13 @@ class TestHealth(KsefSimCase):
         return self.env["mail.activity"].search(domain)
 
     def last_message(self, record):
-        return self.env["mail.message"].search(
-            [("model", "=", record._name), ("res_id", "=", record.id)], limit=1, order="id desc"
-        ).body
+        return (
+            self.env["mail.message"]
+            .search(
+                [("model", "=", record._name), ("res_id", "=", record.id)], limit=1, order="id desc"
+            )
+            .body
+        )
 
     def health(self, today=None):
         return self.env["ksef.token"]._cron_ksef_health(today=today)
