@@ -1052,6 +1052,92 @@ class KsefClient:
                 break
         return sorted(names)
 
+    # --- limits ---------------------------------------------------------------------------
+
+    def get_rate_limits(self, access_token):
+        """``GET /rate-limits``: the rate limits in force for the current context.
+
+        Accepts both shapes KSeF has served: API 2.6 (12 groups) and 2.8 (adds
+        ``onlineSessionClose``, ``batchSessionClose``, ``collectiveIdentifier``, ``anonymous``
+        and ``global``); a group KSeF does not report is simply absent.
+
+        :returns: ``{group: (per_second, per_minute, per_hour)}``, ``None`` for a window
+            without a limit (KSeF reports ``-1``)
+        :raises KsefError: transport, API or unexpected-body errors
+        """
+        r = self._call_object("GET", "/rate-limits", "rate-limits", bearer=access_token)
+        limits = {}
+        for group in sorted(r._data):
+            values = r.obj(group)
+            limits[group] = tuple(
+                None if values.get(key, int) < 0 else values.get(key, int)
+                for key in ("perSecond", "perMinute", "perHour")
+            )
+        return limits
+
+    def get_context_limits(self, access_token):
+        """``GET /limits/context``: session limits of the current context.
+
+        :returns: ``{'onlineSession': {...}, 'batchSession': {...}, 'collectiveIdentifier':
+            {...}}`` as KSeF sends them (``collectiveIdentifier`` only since API 2.8)
+        :raises KsefError: transport, API or unexpected-body errors
+        """
+        r = self._call_object("GET", "/limits/context", "context-limits", bearer=access_token)
+        out = {}
+        for group in ("onlineSession", "batchSession", "collectiveIdentifier"):
+            values = r.obj(group, required=group != "collectiveIdentifier")
+            if values is not None:
+                out[group] = {key: values.get(key, int) for key in sorted(values._data)}
+        return out
+
+    def get_subject_limits(self, access_token):
+        """``GET /limits/subject``: certificate limits of the authenticated subject.
+
+        :returns: ``{'enrollment': {'maxEnrollments': n}, 'certificate': {...}}`` (each
+            optional, as in the spec)
+        :raises KsefError: transport, API or unexpected-body errors
+        """
+        r = self._call_object("GET", "/limits/subject", "subject-limits", bearer=access_token)
+        out = {}
+        for group in ("enrollment", "certificate"):
+            values = r.obj(group, required=False)
+            if values is not None:
+                out[group] = {key: values.get(key, int) for key in sorted(values._data)}
+        return out
+
+    def grant_subunit_administrator(
+        self, access_token, subunit, subject, description, *, subunit_name=None
+    ):
+        """``POST /permissions/subunits/grants``: appoint the administrator of a subunit
+        (a branch's ``InternalId``); KSeF gives them ``CredentialsManage`` there.
+
+        :param subunit: the subunit's context (``ContextIdentifier``/``Identifier``/dict)
+        :param subject: who becomes administrator (``{'type': 'Pesel'|'Nip'|'Fingerprint',
+            'value': ...}`` or an ``Identifier``)
+        :param description: 5-256 characters
+        :param subunit_name: optional name of the subunit (5-256 characters)
+        :returns: the permission operation's reference number (``GET
+            /permissions/operations/{ref}`` reports its end)
+        :raises KsefForbidden: the session lacks ``SubunitManage``
+        :raises KsefBadRequest: 21405 (e.g. a wrong InternalId check digit)
+        """
+        body = {
+            "subjectIdentifier": _to_json(subject, "subject"),
+            "contextIdentifier": _to_json(subunit, "subunit"),
+            "description": description,
+            "subjectDetails": {"subjectDetailsType": "PersonByIdentifier"},
+        }
+        if subunit_name:
+            body["subunitName"] = subunit_name
+        r = self._call_object(
+            "POST",
+            "/permissions/subunits/grants",
+            "subunit-grant",
+            bearer=access_token,
+            json_body=body,
+        )
+        return r.get("referenceNumber")
+
     def query_invoice_metadata(
         self,
         access_token,

@@ -1,4 +1,5 @@
-"""The KSeF client against ``openapi.json`` (API 2.6.0), in both directions.
+"""The KSeF client against ``openapi-latest.json`` (API 2.8.1; answers also against 2.6.0
+where compatible), in both directions.
 
 * every request the client can send names a documented operation, sends only documented query
   parameters and ``x-`` headers with values their schemas accept, a body that validates against
@@ -189,6 +190,34 @@ OPERATIONS = [
         "/permissions/query/personal/grants",
         lambda c: c.query_personal_grants(JWT, context=CONTEXT),
     ),
+    ("rate-limits", "GET", "/rate-limits", "/rate-limits", lambda c: c.get_rate_limits(JWT)),
+    (
+        "context-limits",
+        "GET",
+        "/limits/context",
+        "/limits/context",
+        lambda c: c.get_context_limits(JWT),
+    ),
+    (
+        "subject-limits",
+        "GET",
+        "/limits/subject",
+        "/limits/subject",
+        lambda c: c.get_subject_limits(JWT),
+    ),
+    (
+        "subunit-grant",
+        "POST",
+        "/permissions/subunits/grants",
+        "/permissions/subunits/grants",
+        lambda c: c.grant_subunit_administrator(
+            JWT,
+            Identifier("InternalId", "5265877635-00017"),
+            Identifier("Pesel", "90010112345"),
+            "Administrator oddziału",
+            subunit_name="Oddział Kraków",
+        ),
+    ),
     (
         "invoice-metadata",
         "POST",
@@ -326,6 +355,10 @@ def test_every_client_endpoint_is_covered():
         "revoke_token",
         "query_personal_grants",
         "query_invoice_metadata",
+        "get_rate_limits",
+        "get_context_limits",
+        "get_subject_limits",
+        "grant_subunit_administrator",
     }
     composite = {
         "iter_tokens",
@@ -492,6 +525,18 @@ def test_sweep_of_every_operation_against_the_simulator(
     client.list_tokens(owner.access_token, statuses=["Active"], description="Sweep")
     client.get_token(owner.access_token, generated.reference_number)
     client.query_personal_grants(owner.access_token, context=context)
+    client.get_rate_limits(owner.access_token)
+    client.get_context_limits(owner.access_token)
+    client.get_subject_limits(owner.access_token)
+    from ksef.simulator.state import internal_id_with_check_digit
+
+    branch = internal_id_with_check_digit(test_nip, "0001")
+    client.grant_subunit_administrator(
+        owner.access_token,
+        Identifier("InternalId", branch),
+        Identifier("Pesel", "90010112345"),
+        "Administrator oddziału",
+    )
     now = datetime.now(timezone.utc)
     invoices, _more, _truncated = client.query_invoice_metadata(
         session.access_token,
@@ -513,6 +558,12 @@ def test_sweep_of_every_operation_against_the_simulator(
         lambda: client.generate_token(owner.access_token, ["EnforcementOperations"], "Sweep x"),
         lambda: client.submit_xades_signature(b"<AuthTokenRequest/>"),
         lambda: client.get_auth_status("20251010-AU-0000000000-0000000000-00", "x"),
+        lambda: client.grant_subunit_administrator(  # wrong check digit: 21405
+            owner.access_token,
+            Identifier("InternalId", branch[:-1] + str((int(branch[-1]) + 1) % 10)),
+            Identifier("Pesel", "90010112345"),
+            "Administrator oddziału",
+        ),
     ]
     for call in failing:
         with pytest.raises(errors.KsefApiError):
@@ -522,3 +573,19 @@ def test_sweep_of_every_operation_against_the_simulator(
     seen = {(m, spec.operation(m, p)[0]) for m, p, _s in recorder.calls}
     expected = {(method, template) for _name, method, template, _path, _call in OPERATIONS}
     assert expected <= seen
+
+
+def test_limits_parse_the_2_6_and_the_2_8_shapes(spec, spec_2_6):
+    """KSeF served the 2.6 shapes until 2.8.0: the client reads both."""
+    old, _fake = scripted_client(spec_2_6, "GET", "/rate-limits", "/rate-limits")
+    new, _fake = scripted_client(spec, "GET", "/rate-limits", "/rate-limits")
+    before, after = old.get_rate_limits(JWT), new.get_rate_limits(JWT)
+    assert "onlineSessionClose" not in before and before["other"] == (10, 30, 120)
+    assert after["onlineSessionClose"] == (20, 60, 240)
+    assert after["batchSessionClose"] == (20, 40, 120)
+    assert after["anonymous"] == (60, None, None)
+    assert after["global"] == (None, None, None)
+    old, _fake = scripted_client(spec_2_6, "GET", "/limits/context", "/limits/context")
+    new, _fake = scripted_client(spec, "GET", "/limits/context", "/limits/context")
+    assert "collectiveIdentifier" not in old.get_context_limits(JWT)
+    assert new.get_context_limits(JWT)["collectiveIdentifier"] == {"maxInvoices": 500}
