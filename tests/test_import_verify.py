@@ -45,8 +45,10 @@ class TestImportVerify(KsefSimCase):
         text = token_string(CTX_A)
         with self.assertRaises(UserError) as caught:
             self.import_token(token=text)
-        self.assertIn("KSeF refused this token, so it was not imported", str(caught.exception))
-        self.assertIn("450", str(caught.exception))
+        self.assertIn(
+            "KSeF (environment Test) refused this token, so it was not imported",
+            str(caught.exception),
+        )
         self.assertFalse(self.tokens(text.split("|")[0]))
 
     def test_revoked_token_is_refused(self):
@@ -69,9 +71,10 @@ class TestImportVerify(KsefSimCase):
         self.assertEqual(token.state, "unverified")
         self.assertTrue(token.has_secret)
         self.assertTrue(token.status_details)
-        # no job uses it
-        with self.assertRaises(KsefNoUsableToken):
+        # no job uses it, and the refusal says why
+        with self.assertRaises(KsefNoUsableToken) as caught:
             self.fetch_client()
+        self.assertIn("not verified with KSeF yet", str(caught.exception))
         self.assertEqual(
             self.env["ksef.token"].search_count(
                 [("id", "=", token.id), ("state", "=", "unverified")]
@@ -115,7 +118,7 @@ class TestImportVerify(KsefSimCase):
         self.as_user(self.admin_a)["ksef.token"].action_ksef_sync()
         self.assertEqual(token.state, "failed")
         self.assertFalse(token.has_secret)
-        self.assertIn("450", token.status_details)
+        self.assertIn("revoked", token.status_details)
 
     def test_connectivity_run_verifies_unverified(self):
         text = self.sim.create_token(CTX_A, NIP_A, ["InvoiceRead"])

@@ -199,5 +199,5 @@ class TestImportWizard(KsefCase):
         # the wizard accepts its shape and asks KSeF, which never issued this example token
         with self.assertRaises(UserError) as caught:
             self.import_token(token=nip_token())
-        self.assertIn("KSeF refused this token", str(caught.exception))
+        self.assertIn("refused this token, so it was not imported", str(caught.exception))
         self.assertFalse(self.env["ksef.token"].search([("reference_number", "=", OFFICIAL_REF)]))

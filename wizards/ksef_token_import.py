@@ -255,9 +255,8 @@ class KsefTokenImport(models.TransientModel):
 
     def _ksef_refused_message(self, reason):
         return self.env._(
-            "KSeF refused this token, so it was not imported: %(reason)s Check that you "
-            "pasted the whole token, for the environment %(environment)s, and that it was not "
-            "revoked in KSeF; else generate a new one.",
+            "KSeF (environment %(environment)s) refused this token, so it was not imported: "
+            "%(reason)s",
             reason=reason,
             environment=self._label("environment"),
         )
