@@ -139,6 +139,27 @@ ROUTES = (
         required=("InvoiceRead",),
     ),
     _route("GET", "/rate-limits", queries.rate_limits, auth=ACCESS),
+    _route(
+        "POST",
+        "/permissions/query/subunits/grants",
+        queries.query_subunit_grants,
+        auth=ACCESS,
+        required=("CredentialsManage", "CredentialsRead", "SubunitManage"),
+    ),
+    _route(
+        "POST",
+        "/permissions/query/persons/grants",
+        queries.query_person_grants,
+        auth=ACCESS,
+        required=("CredentialsManage", "CredentialsRead", "SubunitManage"),
+    ),
+    _route(
+        "GET",
+        "/permissions/query/entities/roles",
+        queries.query_entity_roles,
+        auth=ACCESS,
+        required=("CredentialsManage", "CredentialsRead"),
+    ),
     _route("GET", "/limits/context", queries.context_limits, auth=ACCESS),
     _route("GET", "/limits/subject", queries.subject_limits, auth=ACCESS),
     _route(

@@ -215,6 +215,89 @@ def grant_subunit(sim, req):
     return Response(202, {"referenceNumber": reference})
 
 
+def _paged(req, items, key="permissions"):
+    page_offset = req.int_arg("pageOffset", 0, 0, 1_000_000)
+    page_size = req.int_arg("pageSize", 10, 10, 100)
+    page = items[page_offset * page_size : (page_offset + 1) * page_size]
+    return Response(200, {key: page, "hasMore": len(items) > (page_offset + 1) * page_size})
+
+
+def _owner_json(context):
+    """The simulator records no grant author: the owner (the context's NIP) stands in."""
+    return {"type": "Nip", "value": context_nip(context)}
+
+
+def query_subunit_grants(sim, req):
+    """``POST /permissions/query/subunits/grants``: subunit administrators appointed in the
+    current (NIP) context, optionally of one ``subunitIdentifier``."""
+    body = req.json(required=False)
+    wanted = require_obj(body, "subunitIdentifier", required=False)
+    if wanted is not None:
+        require_str(wanted, "type", where="subunitIdentifier.")
+        require_str(wanted, "value", where="subunitIdentifier.", min_len=10, max_len=16)
+    context = req.principal.context
+    nip = context_nip(context)
+    items = [
+        {
+            "id": g.id,
+            "authorizedIdentifier": g.subject.to_json(),
+            "subunitIdentifier": context_json(g.context),
+            "authorIdentifier": _owner_json(context),
+            "permissionScope": "CredentialsManage",
+            "description": g.description,
+            "startDate": iso(g.start),
+        }
+        for g in sim.state.grants
+        if g.context[0] == "InternalId"
+        and g.context[1].split("-", 1)[0] == nip
+        and g.permission == "CredentialsManage"
+        and (wanted is None or (wanted.get("type"), wanted.get("value")) == g.context)
+    ]
+    return _paged(req, items)
+
+
+PERSON_QUERY_TYPES = ("PermissionsInCurrentContext", "PermissionsGrantedInCurrentContext")
+
+
+def query_person_grants(sim, req):
+    """``POST /permissions/query/persons/grants``: permissions granted in the current context
+    (both query types list the same grants: the simulator knows no other contexts' grants)."""
+    body = req.json()
+    query_type = require_str(body, "queryType")
+    if query_type not in PERSON_QUERY_TYPES:
+        raise errors.validation("Nieprawidłowa wartość pola queryType.")
+    types = require_enum_list(body, "permissionTypes", GRANTABLE, required=False)
+    state_filter = body.get("permissionState")
+    if state_filter is not None and state_filter not in ("Active", "Inactive"):
+        raise errors.validation("Nieprawidłowa wartość pola permissionState.")
+    context = req.principal.context
+    items = [
+        {
+            "id": g.id,
+            "authorizedIdentifier": g.subject.to_json(),
+            "contextIdentifier": context_json(g.context),
+            "authorIdentifier": _owner_json(context),
+            "permissionScope": g.permission,
+            "description": g.description,
+            "permissionState": "Active",
+            "startDate": iso(g.start),
+            "canDelegate": False,
+        }
+        for g in sim.state.grants
+        if g.context == context
+        and g.permission in GRANTABLE
+        and (not types or g.permission in types)
+        and state_filter != "Inactive"
+    ]
+    return _paged(req, items)
+
+
+def query_entity_roles(sim, req):
+    """``GET /permissions/query/entities/roles``: the simulator's contexts have no entity
+    roles (no LocalGovernmentUnit, VatGroupUnit, ...): always an empty list."""
+    return _paged(req, [], key="roles")
+
+
 # --- limits -----------------------------------------------------------------------------------
 
 #: ``GET /limits/context`` of the Test environment (the spec's example values)

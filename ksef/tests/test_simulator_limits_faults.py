@@ -230,6 +230,12 @@ def test_subunit_grant_appoints_the_branch_administrator(raw, sim, test_nip):
         == 200
     )
     assert sim.permissions_of(branch, ("Pesel", "90010112345")) == ["CredentialsManage"]
+    listed = raw.post("/permissions/query/subunits/grants", bearer=owner, json={}).json()
+    assert [
+        (p["subunitIdentifier"]["value"], p["authorizedIdentifier"]["value"])
+        for p in listed["permissions"]
+    ] == [(branch, "90010112345")]
+    assert listed["hasMore"] is False
 
 
 def test_subunit_grant_errors(raw, sim, test_nip):
@@ -257,12 +263,12 @@ def test_subunit_grant_errors(raw, sim, test_nip):
 
 def test_spec_operations_not_simulated_answer_not_implemented(sim):
     session, base = in_process_session(sim)
-    response = session.get(base + "/permissions/query/entities/roles")
+    response = session.post(base + "/permissions/query/entities/grants", json={})
     assert response.status_code == 501
     assert response.headers["Content-Type"].startswith("application/problem+json")
     body = response.json()
     assert body["reasonCode"] == "simulator-not-implemented"
-    assert "GET /v2/permissions/query/entities/roles" in body["detail"]
+    assert "POST /v2/permissions/query/entities/grants" in body["detail"]
     # outside the spec: still a plain 404; a wrong method of a simulated path: 405
     assert session.get(base + "/permissions/no-such-path").status_code == 404
     assert session.get(base + "/tokens/x/y").status_code == 404
@@ -300,3 +306,20 @@ def test_forbidden_fault_has_no_timestamp(raw, sim, test_nip):
     assert response.status_code == 403
     body = response.json()
     assert body["reasonCode"] == "security-service-blocked" and "timestamp" not in body
+
+
+def test_person_grants_and_entity_roles_queries(raw, sim, test_nip):
+    owner = access_of(
+        raw.login_with_token(sim.create_token(test_nip, test_nip, ["CredentialsManage"]))
+    )
+    sim.grant(test_nip, ("Pesel", "90010112345"), ["InvoiceRead", "CollectiveIdentifierManage"])
+    body = {"queryType": "PermissionsInCurrentContext"}
+    listed = raw.post("/permissions/query/persons/grants", bearer=owner, json=body).json()
+    assert sorted(p["permissionScope"] for p in listed["permissions"]) == [
+        "CollectiveIdentifierManage",
+        "InvoiceRead",
+    ]
+    bad = raw.post("/permissions/query/persons/grants", bearer=owner, json={"queryType": "X"})
+    assert bad.status_code == 400
+    roles = raw.get("/permissions/query/entities/roles", bearer=owner).json()
+    assert roles == {"roles": [], "hasMore": False}
