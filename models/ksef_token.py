@@ -8,6 +8,21 @@ from ..ksef import permissions as ksef_perms
 from . import secret_vault
 from .res_company import KSEF_ENVIRONMENTS
 
+
+def check_description_text(env, values, field_name):
+    """Refuse a NUL or other control character in a description before the database does (it
+    would give a raw ValueError): what is wrong and what to do."""
+    text = values.get(field_name)
+    if isinstance(text, str) and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
+        raise ValidationError(
+            env._(
+                "The description contains a control character (such as a NUL or a line break, "
+                "often pasted by accident). Type the description again using letters, digits "
+                "and punctuation only."
+            )
+        )
+
+
 _logger = logging.getLogger(__name__)
 
 TOKEN_STATES = [
@@ -194,6 +209,16 @@ class KsefToken(models.Model):
             token.display_name = (
                 f"{token.name} ({token.reference_number})" if token.reference_number else token.name
             )
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            check_description_text(self.env, vals, "name")
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_description_text(self.env, vals, "name")
+        return super().write(vals)
 
     @api.constrains("name")
     def _check_name(self):

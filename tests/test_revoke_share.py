@@ -1,4 +1,4 @@
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import AccessError
 from odoo.tests import tagged
 
 from .common import NIP_A
@@ -70,7 +70,8 @@ class TestShare(KsefSimCase):
                 "company_ids": [(6, 0, (companies or self.env["res.company"]).ids)],
             }
         )
-        return wizard.action_apply()
+        wizard.action_apply()
+        return wizard.result
 
     def test_share_and_unshare(self):
         token, _s = self.import_token()
@@ -84,19 +85,31 @@ class TestShare(KsefSimCase):
 
     def test_refused_outside_the_scope(self):
         company_token, _s = self.import_token()
-        with self.assertRaises(UserError):  # ValidationError is one
-            self.share(company_token, companies=self.company_b)
-        with self.assertRaisesRegex(UserError, "no access"):
-            self.share(company_token, users=self.send_b)
+        result = self.share(company_token, companies=self.company_b)
+        self.assertIn(f"{company_token.display_name}: NOT changed", result)
+        self.assertNotIn(self.company_b, company_token.assigned_company_ids)
+        result = self.share(company_token, users=self.send_b)
+        self.assertRegex(result, "NOT changed: .*no access")
+        self.assertNotIn(self.send_b, company_token.user_ids)
         operator_token, _s = self.import_token(scope="user", user_id=self.send_a.id)
-        with self.assertRaisesRegex(UserError, "operator token"):
-            self.share(operator_token, users=self.fetch_a)
+        result = self.share(operator_token, users=self.fetch_a)
+        self.assertIn("operator token", result)
+        self.assertEqual(operator_token.user_ids, self.send_a)
+
+    def test_result_per_token(self):
+        """One refused token does not stop the others; the result says which was shared."""
+        shared, _s = self.import_token()
+        operator_token, _s = self.import_token(scope="user", user_id=self.send_a.id)
+        result = self.share(shared | operator_token, users=self.fetch_a)
+        self.assertIn(f"{shared.display_name}: shared", result)
+        self.assertIn(f"{operator_token.display_name}: NOT changed", result)
+        self.assertIn(self.fetch_a, shared.user_ids)
         self.assertEqual(operator_token.user_ids, self.send_a)
 
     def test_branch_token_stays_in_its_branch(self):
         token = self.generate_signed_outside(scope="branch", branch_id=self.branch_a1.id)
-        with self.assertRaisesRegex(UserError, "cannot be shared"):
-            self.share(token, companies=self.branch_a2)
+        result = self.share(token, companies=self.branch_a2)
+        self.assertIn("cannot be shared", result)
         self.assertNotIn(self.branch_a2, token.assigned_company_ids)
 
     def test_only_admins_share(self):

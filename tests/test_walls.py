@@ -5,7 +5,7 @@ import base64
 import json
 import re
 
-from odoo.exceptions import AccessError
+from odoo.exceptions import AccessError, ValidationError
 from odoo.modules.module import get_module_path
 from odoo.tests import HttpCase, new_test_user, tagged
 from odoo.tools import mute_logger
@@ -232,3 +232,21 @@ class TestWallsHttp(WallsMixin, KsefSimCase, HttpCase):
                 error = response.json()["error"]["data"]
                 self.assertEqual(error["name"], "odoo.exceptions.UserError")
                 self.assertIn("cannot be called remotely", error["message"])
+
+
+@tagged("post_install", "-at_install")
+class TestControlCharacters(KsefSimCase):
+    def test_control_character_in_a_description_is_refused_clearly(self):
+        for text in ("Token\x00 NUL", "Token\x07 bell", "Token\nline"):
+            with self.subTest(text=repr(text)):
+                with self.assertRaisesRegex(ValidationError, "control character"):
+                    self.import_wizard(description=text)
+                with self.assertRaisesRegex(ValidationError, "control character"):
+                    self.generate_wizard(description=text)
+                wizard = self.import_wizard()
+                with self.assertRaisesRegex(ValidationError, "control character"):
+                    wizard.write({"description": text})
+        token, _s = self.import_token()
+        with self.assertRaisesRegex(ValidationError, "control character"):
+            self.as_user(self.admin_a)["ksef.token"].browse(token.ids).write({"name": "Ab\x00cdef"})
+        self.assertNotIn("\x00", token.name)

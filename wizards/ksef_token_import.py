@@ -17,7 +17,7 @@ from ..ksef.errors import (
     KsefTransportError,
 )
 from ..models import ksef_connection, secret_vault
-from ..models.ksef_token import SCOPES, TOKEN_TYPES
+from ..models.ksef_token import SCOPES, TOKEN_TYPES, check_description_text
 from ..models.res_company import KSEF_ENVIRONMENTS
 
 _logger = logging.getLogger(__name__)
@@ -290,6 +290,16 @@ class KsefTokenImport(models.TransientModel):
     def _context_company(self):
         """The company record whose KSeF context the token must belong to."""
         return self.branch_id if self._uses_branch() else self.company_id
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            check_description_text(self.env, vals, "description")
+        return super().create(vals_list)
+
+    def write(self, vals):
+        check_description_text(self.env, vals, "description")
+        return super().write(vals)
 
     def _ksef_check_scope(self, description_max=256):
         """Checks shared by the import and generate wizards: encryption key, environment,
