@@ -160,6 +160,9 @@ ROUTES = (
         auth=ACCESS,
         required=("CredentialsManage", "CredentialsRead"),
     ),
+    _route("POST", "/testdata/person", queries.testdata_person, group="public"),
+    _route("POST", "/testdata/context/block", queries.testdata_block_context, group="public"),
+    _route("POST", "/testdata/context/unblock", queries.testdata_unblock_context, group="public"),
     _route("GET", "/limits/context", queries.context_limits, auth=ACCESS),
     _route("GET", "/limits/subject", queries.subject_limits, auth=ACCESS),
     _route(

@@ -310,6 +310,8 @@ def _new_operation(
 
 
 def _permission_outcome(sim, subject, context):
+    if context in sim.state.blocked_contexts:  # POST /testdata/context/block
+        return (480, "Uwierzytelnianie zablokowane", ("Kontekst uwierzytelnienia zablokowany",))
     if not sim.state.permissions_of(subject, context, sim.config.owner_permissions):
         return (415, FAILED, ("Brak przypisanych uprawnień",))
     return SUCCESS

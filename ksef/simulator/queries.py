@@ -1,7 +1,8 @@
-"""Permission and invoice endpoints: enough of them for a token client to check what it may
-do (``/permissions/query/personal/grants``), grant permissions to others
-(``/permissions/persons/grants``) and list invoice metadata (``/invoices/query/metadata``),
-plus ``GET /rate-limits``.
+"""Permission, limit, test-data and invoice endpoints: the caller's own permissions
+(``/permissions/query/personal/grants``), grants to others (``/permissions/persons/grants``,
+``/permissions/subunits/grants`` and their queries), ``/permissions/query/entities/roles``,
+``GET /rate-limits``, ``/limits/context`` and ``/limits/subject``, ``/testdata/person`` and
+``/testdata/context/block|unblock``, and invoice metadata (``/invoices/query/metadata``).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from .clock import iso, parse_iso
 from .config import EFFECTIVE_GROUPS
 from .state import (
     NIP_RE,
+    PESEL_RE,
     as_subject,
     context_json,
     context_nip,
+    context_problem,
     internal_id_valid,
     new_reference,
     nip_valid,
@@ -296,6 +299,58 @@ def query_entity_roles(sim, req):
     """``GET /permissions/query/entities/roles``: the simulator's contexts have no entity
     roles (no LocalGovernmentUnit, VatGroupUnit, ...): always an empty list."""
     return _paged(req, [], key="roles")
+
+
+# --- test data (Test environment only) ---------------------------------------------------------
+
+
+def testdata_person(sim, req):
+    """``POST /testdata/person``: a person who owns ``nip`` (NIP-PESEL link); a bailiff also
+    gets ``EnforcementOperations`` there. 200 without a body."""
+    body = req.json()
+    nip = require_str(body, "nip", min_len=10, max_len=10)
+    pesel = require_str(body, "pesel", min_len=11, max_len=11)
+    if not nip_valid(nip):
+        raise errors.validation("Nieprawidłowy NIP.")
+    if not PESEL_RE.match(pesel):
+        raise errors.validation("Nieprawidłowy PESEL.")
+    bailiff = body.get("isBailiff")
+    if not isinstance(bailiff, bool):
+        raise errors.validation("Pole isBailiff jest wymagane (true/false).")
+    description = require_str(body, "description", min_len=5, max_len=256)
+    sim.state.person_links[pesel] = nip
+    if bailiff:
+        sim.state.add_grant(
+            ("Nip", nip),
+            as_subject(("Pesel", pesel)),
+            "EnforcementOperations",
+            description,
+            sim.clock.now(),
+        )
+    return Response(200)
+
+
+def _testdata_context(req):
+    body = req.json()
+    ctx = require_obj(body, "contextIdentifier")
+    ctype = require_str(ctx, "type", where="contextIdentifier.")
+    cvalue = require_str(ctx, "value", where="contextIdentifier.", max_len=64)
+    problem = context_problem(ctype, cvalue)
+    if problem:
+        raise errors.validation(problem)
+    return (ctype, cvalue)
+
+
+def testdata_block_context(sim, req):
+    """``POST /testdata/context/block``: authentication in the context ends with 480."""
+    sim.state.blocked_contexts.add(_testdata_context(req))
+    return Response(200)
+
+
+def testdata_unblock_context(sim, req):
+    """``POST /testdata/context/unblock``: authentication in the context works again."""
+    sim.state.blocked_contexts.discard(_testdata_context(req))
+    return Response(200)
 
 
 # --- limits -----------------------------------------------------------------------------------

@@ -311,6 +311,7 @@ class State:
         self.person_links = {}  # PESEL -> NIP (owner through the NIP-PESEL link)
         self.invoices = []  # [dict] (InvoiceMetadata JSON plus private keys)
         self.permission_operations = {}  # EG reference -> status code
+        self.blocked_contexts = set()  # (type, value): authentication ends with 480
         self.token_seq = 0
 
     # --- permissions ---

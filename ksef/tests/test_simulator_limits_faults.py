@@ -323,3 +323,18 @@ def test_person_grants_and_entity_roles_queries(raw, sim, test_nip):
     assert bad.status_code == 400
     roles = raw.get("/permissions/query/entities/roles", bearer=owner).json()
     assert roles == {"roles": [], "hasMore": False}
+
+
+def test_testdata_person_and_context_block(raw, sim, test_nip):
+    body = {"nip": test_nip, "pesel": "90010112345", "isBailiff": True, "description": "Komornik"}
+    assert raw.post("/testdata/person", json=body).status_code == 200
+    assert "EnforcementOperations" in sim.permissions_of(test_nip, ("Pesel", "90010112345"))
+    bad = raw.post("/testdata/person", json=dict(body, pesel="123"))
+    assert bad.status_code == 400
+    context = {"contextIdentifier": {"type": "Nip", "value": test_nip}}
+    assert raw.post("/testdata/context/block", json=context).status_code == 200
+    token = sim.create_token(test_nip, test_nip, ["InvoiceRead"])
+    status = raw.status(raw.submit_ksef_token(token).json())["status"]
+    assert status["code"] == 480
+    assert raw.post("/testdata/context/unblock", json=context).status_code == 200
+    assert raw.finish(raw.submit_ksef_token(token))
