@@ -289,12 +289,7 @@ class KsefToken(models.Model):
         except secret_vault.VaultKeyMissing as e:
             raise UserError(self._ksef_key_missing_message()) from e
         except secret_vault.VaultKeyInvalid as e:
-            raise UserError(
-                self.env._(
-                    "The KSeF token encryption key in the server configuration is invalid: it "
-                    "must be 32 random bytes in URL-safe base64 (44 characters)."
-                )
-            ) from e
+            raise UserError(self._ksef_key_invalid_message(str(e))) from e
         self.env.cr.execute(
             SQL("UPDATE ksef_token SET secret_ciphertext = %s WHERE id = %s", stored, self.id)
         )
@@ -316,6 +311,8 @@ class KsefToken(models.Model):
             )
         try:
             return secret_vault.decrypt(row[0], self._ksef_aad())
+        except secret_vault.VaultKeyInvalid as e:
+            raise UserError(self._ksef_key_invalid_message(str(e))) from e
         except secret_vault.VaultDecryptError as e:
             raise UserError(
                 self.env._(
@@ -336,6 +333,26 @@ class KsefToken(models.Model):
             SQL("UPDATE ksef_token SET secret_ciphertext = NULL WHERE id IN %s", tuple(self.ids))
         )
         self.write({"has_secret": False})
+
+    def _ksef_key_invalid_message(self, problem=None):
+        return self.env._(
+            "The KSeF token encryption key configured on this Odoo server is invalid "
+            "(%(problem)s): ksef_token_key (and each of ksef_token_old_keys) must be 32 "
+            "random bytes in URL-safe base64, 44 characters, such as\n  %(key)s\n"
+            "If tokens were stored with the key, restore its original value; otherwise "
+            "put a new key in the configuration and restart Odoo.",
+            problem=problem or self.env._("not 32 bytes of URL-safe base64"),
+            key=secret_vault.generate_key(),
+        )
+
+    def _ksef_key_problem_message(self):
+        """The message for a missing or an invalid key, or None when the key is fine."""
+        problem = secret_vault.key_problem()
+        if not problem:
+            return None
+        if problem[0] == "missing":
+            return self._ksef_key_missing_message()
+        return self._ksef_key_invalid_message(problem[1])
 
     def _ksef_key_missing_message(self):
         return self.env._(

@@ -4,6 +4,7 @@ from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
 
 from ..ksef.errors import KsefAuthFailed, KsefError, KsefRateLimited
+from . import secret_vault
 from .ksef_session_service import KsefRetryLater
 from .ksef_token import KSEF_STATUS_TO_STATE
 
@@ -33,6 +34,14 @@ class KsefToken(models.Model):
         """Reference job: for each company with a KSeF jobs user, authenticate with each of its
         active tokens that user may see, and read the token's own status in KSeF."""
         retry_after = 0
+        problem = secret_vault.key_problem()
+        if problem and problem[0] == "invalid":
+            _logger.error(
+                "KSeF connectivity check: the KSeF token encryption key is invalid (%s); "
+                "tokens whose secret cannot be decrypted are skipped. Configure a valid "
+                "ksef_token_key (32 bytes of URL-safe base64).",
+                problem[1],
+            )
         companies = self.env["res.company"].sudo().search([("ksef_job_user_id", "!=", False)])
         for company in companies:
             user = company.ksef_job_user_id

@@ -90,6 +90,19 @@ def _all_keys():
     return keys
 
 
+def key_problem():
+    """None when a valid current key (and valid old keys) are configured, else
+    ``("missing", None)`` or ``("invalid", what is wrong)``."""
+    try:
+        current_key()
+        _all_keys()
+    except VaultKeyMissing:
+        return ("missing", None)
+    except VaultKeyInvalid as e:
+        return ("invalid", str(e))
+    return None
+
+
 def is_configured():
     """True when a valid current key is configured."""
     try:

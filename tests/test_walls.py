@@ -4,14 +4,16 @@ copies and the service API (issue 9)."""
 import base64
 import json
 import re
+from unittest.mock import patch
 
-from odoo.exceptions import AccessError, ValidationError
+from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.modules.module import get_module_path
 from odoo.tests import HttpCase, new_test_user, tagged
-from odoo.tools import mute_logger
+from odoo.tools import config, mute_logger
 
 from .common import GROUP_ADMIN
 from .ksef_sim_case import CTX_A, KsefSimCase
+from .session_common import KsefSessionCase
 
 #: column names that hold a sealed secret or a KSeF login (signed challenge)
 SEALED_COLUMN = re.compile(r"(_sealed$|ciphertext|^signed_file$|^auth_request$)")
@@ -250,3 +252,32 @@ class TestControlCharacters(KsefSimCase):
         with self.assertRaisesRegex(ValidationError, "control character"):
             self.as_user(self.admin_a)["ksef.token"].browse(token.ids).write({"name": "Ab\x00cdef"})
         self.assertNotIn("\x00", token.name)
+
+
+@tagged("post_install", "-at_install")
+class TestInvalidKey(KsefSessionCase):
+    def invalid_key(self):
+        return patch.dict(
+            config.options, {"ksef_token_key": "not-a-valid-key", "ksef_token_old_keys": False}
+        )
+
+    def test_import_says_the_key_is_invalid_not_missing(self):
+        with self.invalid_key(), self.assertRaisesRegex(UserError, "is invalid") as caught:
+            self.import_token()
+        self.assertNotIn("no encryption key is configured", str(caught.exception))
+        self.assertIn("44 characters", str(caught.exception))
+
+    def test_connectivity_job_logs_and_goes_on(self):
+        first = self.sim_token(("InvoiceRead",), description="First token")
+        second = self.sim_token(("InvoiceRead",), description="Second token")
+        self.company_a.ksef_job_user_id = self.admin_a
+        self.env.cr.execute("DELETE FROM ksef_session")
+        with (
+            self.invalid_key(),
+            self.assertLogs("odoo.addons.l10n_pl_ksef_token", level="ERROR") as logs,
+        ):
+            self.env["ksef.token"]._cron_ksef_check_connectivity()
+        self.assertIn("encryption key is invalid", "\n".join(logs.output))
+        for token in first | second:
+            self.assertFalse(token.connectivity_ok)
+            self.assertIn("is invalid", token.connectivity_message)

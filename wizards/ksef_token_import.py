@@ -129,8 +129,8 @@ class KsefTokenImport(models.TransientModel):
             if not text:
                 wizard.token_sealed = False
                 continue
-            if not secret_vault.is_configured():
-                raise UserError(self.env["ksef.token"]._ksef_key_missing_message())
+            if problem := self.env["ksef.token"]._ksef_key_problem_message():
+                raise UserError(problem)
             # Bound inputs only: anything longer is refused by the parser anyway.
             wizard.token_sealed = secret_vault.encrypt(text[:4096], WIZARD_AAD)
 
@@ -305,8 +305,8 @@ class KsefTokenImport(models.TransientModel):
         """Checks shared by the import and generate wizards: encryption key, environment,
         companies, branch and operator choices, description. Returns the company (or branch)
         whose KSeF context the token belongs to."""
-        if not secret_vault.is_configured():
-            raise UserError(self.env["ksef.token"]._ksef_key_missing_message())
+        if problem := self.env["ksef.token"]._ksef_key_problem_message():
+            raise UserError(problem)
         self.env["ksef.token"]._ksef_check_environment_allowed(self.environment)
         company = self.company_id
         self.env["ksef.token"]._ksef_check_admin(company)
