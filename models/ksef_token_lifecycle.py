@@ -25,6 +25,7 @@ from ..ksef.errors import (
     KsefTransportError,
 )
 from .ksef_pending_generation import MARKER_PREFIX
+from .ksef_token import ksef_identity_checked
 
 _logger = logging.getLogger(__name__)
 
@@ -396,6 +397,7 @@ class KsefToken(models.Model):
         self._ksef_post(self.env._("Token revoked in KSeF by %(user)s.", user=self.env.user.name))
 
     @api.model
+    @ksef_identity_checked
     def action_ksef_open_revoke(self):
         """Server action (list, Actions menu): confirm, then revoke the selected tokens."""
         tokens = self.browse(self.env.context.get("active_ids") or [])

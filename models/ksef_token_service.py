@@ -27,6 +27,7 @@ from ..ksef.errors import (
 )
 from . import ksef_connection
 from .ksef_pending_generation import description_with_marker
+from .ksef_token import ksef_identity_checked
 
 _logger = logging.getLogger(__name__)
 
@@ -468,6 +469,7 @@ class KsefToken(models.Model):
         return fields.Datetime.to_datetime(value.astimezone(timezone.utc).replace(tzinfo=None))
 
     @api.model
+    @ksef_identity_checked
     def action_ksef_open_generate(self):
         """List header button: open the generation wizard."""
         return self.env["ksef.token.generate"].action_open()
@@ -476,5 +478,6 @@ class KsefToken(models.Model):
 class ResConfigSettings(models.TransientModel):
     _inherit = "res.config.settings"
 
+    @ksef_identity_checked
     def action_ksef_generate_token(self):
         return self.env["ksef.token.generate"].action_open(company=self.company_id)

@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 
 from . import secret_vault
+from .ksef_token import ksef_identity_checked
 
 
 class ResConfigSettings(models.TransientModel):
@@ -36,5 +37,6 @@ class ResConfigSettings(models.TransientModel):
         action["domain"] = [("company_id", "child_of", self.company_id.id)]
         return action
 
+    @ksef_identity_checked
     def action_ksef_import_token(self):
         return self.env["ksef.token.import"].action_open(company=self.company_id)

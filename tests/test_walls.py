@@ -4,8 +4,10 @@ copies and the service API (issue 9)."""
 import base64
 import json
 import re
+import time
 from unittest.mock import patch
 
+import odoo.http
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.modules.module import get_module_path
 from odoo.tests import HttpCase, new_test_user, tagged
@@ -206,6 +208,50 @@ class TestWallsHttp(WallsMixin, KsefSimCase, HttpCase):
         response = self.url_open(url)
         self.assertNotEqual(response.status_code, 200)
         self.assertNotIn(base64.b64decode(wizard.signed_file)[:200], response.content)
+
+    def rpc(self, model, method, args, kwargs=None, route="/web/dataset/call_kw"):
+        response = self.url_open(
+            route,
+            data=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "params": {
+                        "model": model,
+                        "method": method,
+                        "args": args,
+                        "kwargs": kwargs or {},
+                    },
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        )
+        return response.json()
+
+    def test_password_asked_before_import_generate_revoke(self):
+        session = self.authenticate("adm_a", "adm_a")
+        for model, method in (
+            ("ksef.token", "action_ksef_open_import"),
+            ("ksef.token", "action_ksef_open_generate"),
+            ("ksef.token", "action_ksef_open_revoke"),
+        ):
+            with self.subTest(method=method):
+                answer = self.rpc(model, method, [], route="/web/dataset/call_button")
+                self.assertEqual(answer["result"]["res_model"], "res.users.identitycheck")
+        wizard = self.import_wizard(token_text=self.issued_token(CTX_A, ["InvoiceRead"]))
+        self.env.flush_all()
+        answer = self.rpc("ksef.token.import", "action_import", [wizard.ids])
+        self.assertIn("asks for your password again", answer["error"]["data"]["message"])
+        self.assertFalse(self.env["ksef.token"].search([("company_id", "=", self.company_a.id)]))
+        # once the password is confirmed (what /web/session/check_identity records)
+        session["identity-check-last"] = time.time()
+        odoo.http.root.session_store.save(session)
+        answer = self.rpc("ksef.token.import", "action_import", [wizard.ids])
+        self.assertEqual(answer["result"]["res_model"], "ksef.token", answer)
+        answer = self.rpc(
+            "ksef.token", "action_ksef_open_import", [], route="/web/dataset/call_button"
+        )
+        self.assertEqual(answer["result"]["res_model"], "ksef.token.import")
 
     def test_service_api_refused_over_rpc(self):
         self.authenticate("admin", "admin")
