@@ -1,6 +1,5 @@
 import functools
 import logging
-import time
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -12,9 +11,6 @@ from odoo.addons.base.models.res_users import check_identity
 from ..ksef import permissions as ksef_perms
 from . import secret_vault
 from .res_company import KSEF_ENVIRONMENTS
-
-#: how long a password confirmation (Odoo's identity check) stays valid, as for API keys
-IDENTITY_CHECK_SECONDS = 10 * 60
 
 
 def ksef_identity_checked(fn):
@@ -29,23 +25,9 @@ def ksef_identity_checked(fn):
             return fn(self, *args, **kwargs)
         return checked(self, *args, **kwargs)
 
+    # res.users.identitycheck only re-runs methods marked by check_identity
+    setattr(wrapped, "__has_check_identity", True)  # noqa: B010
     return wrapped
-
-
-def ksef_require_fresh_identity(env):
-    """Refuse an import, generation or revocation requested over HTTP when the user has not
-    confirmed their password in the last 10 minutes; Python callers pass."""
-    if not request or not getattr(request, "session", None) or not request.session.uid:
-        return
-    if request.session.get("identity-check-last", 0) > time.time() - IDENTITY_CHECK_SECONDS:
-        return
-    raise UserError(
-        env._(
-            "For your security, Odoo asks for your password again before this step, and it was "
-            "not confirmed in the last 10 minutes. Close this window and start again from the "
-            "button that opened it: Odoo will ask for your password."
-        )
-    )
 
 
 def check_description_text(env, values, field_name):

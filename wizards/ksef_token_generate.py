@@ -11,7 +11,6 @@ from ..ksef import permissions as ksef_perms
 from ..ksef import xades
 from ..ksef.errors import KsefCryptoError, KsefError, KsefXmlError
 from ..models import ksef_connection
-from ..models.ksef_token import ksef_require_fresh_identity
 
 _logger = logging.getLogger(__name__)
 
@@ -96,7 +95,6 @@ class KsefTokenGenerate(models.TransientModel):
     def action_generate(self):
         """Authenticate (signed upload or stored certificate), then generate the token."""
         self.ensure_one()
-        ksef_require_fresh_identity(self.env)
         context_company = self._ksef_check_input()
         context = self._ksef_context(context_company)
         client = ksef_connection.make_client(self.environment)

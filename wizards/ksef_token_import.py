@@ -21,7 +21,6 @@ from ..models.ksef_token import (
     SCOPES,
     TOKEN_TYPES,
     check_description_text,
-    ksef_require_fresh_identity,
 )
 from ..models.res_company import KSEF_ENVIRONMENTS
 
@@ -172,7 +171,6 @@ class KsefTokenImport(models.TransientModel):
     def action_import(self):
         """Validate everything, then store the token encrypted; returns the token's form."""
         self.ensure_one()
-        ksef_require_fresh_identity(self.env)
         self._check_admin()
         values, parsed = self._prepare_token_values()
         # KSeF is asked before anything is stored: a token it refuses leaves no trace

@@ -1,7 +1,5 @@
 from odoo import api, fields, models
 
-from ..models.ksef_token import ksef_require_fresh_identity
-
 
 class KsefTokenRevoke(models.TransientModel):
     """Confirm, then revoke the selected tokens in KSeF; failures are reported per token."""
@@ -30,7 +28,6 @@ class KsefTokenRevoke(models.TransientModel):
 
     def action_revoke(self):
         self.ensure_one()
-        ksef_require_fresh_identity(self.env)
         visible, hidden = self._ksef_split_visible(self)
         lines = self._ksef_hidden_lines(hidden, "revoke")
         results = visible._ksef_revoke() if visible else {}
