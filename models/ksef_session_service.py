@@ -651,15 +651,11 @@ class KsefSessionService(models.AbstractModel):
                 ),
                 error.retry_after or 60,
             )
-        if isinstance(error, KsefAuthFailed) and error.retryable or error.retryable:
+        if error.retryable:
             return KsefRetryLater(
-                self.env._(
-                    "KSeF is not answering properly (%(error)s); try again later.",
-                    error=type(error).__name__,
-                ),
-                UNAVAILABLE_RETRY_AFTER,
+                self.env["ksef.token"]._ksef_error_message(error), UNAVAILABLE_RETRY_AFTER
             )
-        return UserError(self.env._("KSeF refused the authentication: %(error)s", error=str(error)))
+        return UserError(self.env["ksef.token"]._ksef_error_message(error))
 
     @api.model
     def _ksef_mark_unusable(self, token, error):
@@ -672,20 +668,19 @@ class KsefSessionService(models.AbstractModel):
             if text and str(text).strip()
         )
         revoked = "unieważn" in description.lower() or "revoked" in description.lower()
-        reason = self.env._(
-            "KSeF refused the token (authentication status %(status)s: %(description)s).",
-            status=getattr(error, "status_code", "?"),
-            description=description or "-",
-        )
-        token_sudo.write({"state": "revoked" if revoked else "failed", "status_details": reason})
-        self._ksef_notify_admins(token_sudo, reason)
+        # stored and sent in the language of whoever reads it later (the company's KSeF
+        # responsible); returned in the current user's language
+        stored = token_sudo.company_id._ksef_in_lang(token_sudo)._ksef_error_message(error)
+        token_sudo.write({"state": "revoked" if revoked else "failed", "status_details": stored})
+        self._ksef_notify_admins(token_sudo, stored)
         _logger.warning(
-            "KSeF token %s marked %s after authentication status %s",
+            "KSeF token %s marked %s after authentication status %s: %s",
             token_sudo.reference_number,
             token_sudo.state,
             getattr(error, "status_code", "?"),
+            description or "-",
         )
-        return reason
+        return self.env["ksef.token"]._ksef_error_message(error)
 
     @api.model
     def _ksef_mark_missing_permissions(self, token, error):
@@ -698,14 +693,18 @@ class KsefSessionService(models.AbstractModel):
             permissions = self.env["ksef.permission"]._by_names(present)
         else:
             permissions = token_sudo.permission_ids.filtered(lambda p: p.name not in required)
-        reason = self.env._(
-            "KSeF refused a request needing %(required)s: the token only has %(present)s.",
-            required=" / ".join(required) or "?",
-            present=", ".join(permissions.mapped("name")) or "-",
-        )
-        token_sudo.write({"permission_ids": [(6, 0, permissions.ids)], "status_details": reason})
-        self._ksef_notify_admins(token_sudo, reason)
-        return reason
+
+        def reason(env):
+            return env._(
+                "KSeF refused a request needing %(required)s: the token only has %(present)s.",
+                required=" / ".join(required) or "?",
+                present=", ".join(permissions.mapped("name")) or "-",
+            )
+
+        stored = reason(token_sudo.company_id._ksef_in_lang(token_sudo).env)
+        token_sudo.write({"permission_ids": [(6, 0, permissions.ids)], "status_details": stored})
+        self._ksef_notify_admins(token_sudo, stored)
+        return reason(self.env)
 
     @api.model
     def _ksef_notify_admins(self, token_sudo, reason):

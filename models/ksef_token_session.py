@@ -45,8 +45,11 @@ class KsefToken(models.Model):
         companies = self.env["res.company"].sudo().search([("ksef_job_user_id", "!=", False)])
         for company in companies:
             user = company.ksef_job_user_id
+            # texts this job writes (status, connectivity message) in the company's language
             env = self.env(
-                user=user.id, su=False, context={"allowed_company_ids": user.company_ids.ids}
+                user=user.id,
+                su=False,
+                context={"allowed_company_ids": user.company_ids.ids, "lang": company._ksef_lang()},
             )
             try:
                 # the user's record rules decide which tokens the job sees

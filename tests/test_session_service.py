@@ -209,12 +209,14 @@ class TestSessionFailures(KsefSessionCase):
         with self.get_client() as session:
             self.assertEqual(session.token, spare)
         self.assertEqual(revoked.state, "revoked")
-        self.assertIn("450", revoked.status_details)
+        # a sentence saying what happened and what to do, not KSeF's raw status and text
+        self.assertIn("it was revoked. Archive it", revoked.status_details)
+        self.assertNotIn("450", revoked.status_details)
         activities = self.env["mail.activity"].search(
             [("res_model", "=", "ksef.token"), ("res_id", "=", revoked.id)]
         )
         self.assertIn(self.admin_a, activities.user_id)
-        self.assertIn("450", revoked.message_ids[0].body)
+        self.assertIn("it was revoked", revoked.message_ids[0].body)
         # the revoked token is no candidate any more: no new authentication attempt
         calls = self.sim.calls[AUTH]
         self.get_client().close()
