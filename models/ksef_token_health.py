@@ -96,6 +96,9 @@ class KsefToken(models.Model):
 
     def _ksef_stopped_texts(self):
         state = dict(self._fields["state"]._description_selection(self.env))[self.state]
+        # Not inline in the _() call: Babel's extractor evaluates every string token of the
+        # call, and an f-string there aborts the extraction of this whole file.
+        details = f" {self.status_details}" if self.status_details else ""
         return (
             self.env._("KSeF token %(token)s stopped working", token=self.display_name),
             self.env._(
@@ -105,7 +108,7 @@ class KsefToken(models.Model):
                 token=self.display_name,
                 state=state,
                 date=fields.Date.to_string(fields.Date.context_today(self)),
-                details=f" {self.status_details}" if self.status_details else "",
+                details=details,
             ),
         )
 
