@@ -1,6 +1,8 @@
 import functools
 import logging
 
+from lxml import etree
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
 from odoo.http import request
@@ -79,6 +81,10 @@ OPERATION_GROUPS = {
     "send": "l10n_pl_ksef_token.group_ksef_send",
     "administer": "l10n_pl_ksef_token.group_ksef_admin",
 }
+#: fields KSeF fixes at generation: written only from what KSeF says (see ``write``)
+KSEF_FIXED_FIELDS = {"token_type", "permission_ids"}
+#: context flag of the code that writes what KSeF said (generation, verification, sync)
+KSEF_SOURCED_CONTEXT = "ksef_sourced"
 #: states in which the token may still be alive in KSeF (never deleted from Odoo then)
 LIVE_STATES = ("pending", "active", "revoking")
 
@@ -128,10 +134,20 @@ class KsefToken(models.Model):
     )
     context_value = fields.Char(string="KSeF Context", required=True, readonly=True, index=True)
     environment = fields.Selection(KSEF_ENVIRONMENTS, required=True, readonly=True)
-    token_type = fields.Selection(TOKEN_TYPES, string="Type", required=True, default="custom")
+    token_type = fields.Selection(
+        TOKEN_TYPES,
+        string="Type",
+        required=True,
+        default="custom",
+        readonly=True,
+        tracking=True,
+        help="Fixed in KSeF when the token is generated; Odoo only records it.",
+    )
     permission_ids = fields.Many2many(
         "ksef.permission",
         string="KSeF Permissions",
+        readonly=True,
+        tracking=True,
         help="The permissions this token carries in KSeF. They are fixed when the token is "
         "generated and cannot change afterwards.",
     )
@@ -231,6 +247,33 @@ class KsefToken(models.Model):
                 f"{token.name} ({token.reference_number})" if token.reference_number else token.name
             )
 
+    @api.model
+    def fields_get(self, allfields=None, attributes=None):
+        """Archiving is for KSeF administrators: for others ``active`` is read-only, so the web
+        client offers no Archive / Unarchive that would end in an access error."""
+        res = super().fields_get(allfields, attributes)
+        if (
+            "active" in res
+            and (attributes is None or "readonly" in attributes)
+            and not self.env.user.has_group(OPERATION_GROUPS["administer"])
+        ):
+            res["active"]["readonly"] = True
+        return res
+
+    @api.model
+    def get_views(self, views, options=None):
+        """Deleting is for KSeF administrators: the others get list and form views without
+        Delete in the Actions menu (it would end in an access error)."""
+        res = super().get_views(views, options)
+        if not self.env.user.has_group(OPERATION_GROUPS["administer"]):
+            for view_type in ("list", "form"):
+                view = res["views"].get(view_type)
+                if view and view.get("arch"):
+                    arch = etree.fromstring(view["arch"])
+                    arch.set("delete", "0")
+                    view["arch"] = etree.tostring(arch, encoding="unicode")
+        return res
+
     @api.model_create_multi
     def create(self, vals_list):
         for vals in vals_list:
@@ -239,6 +282,17 @@ class KsefToken(models.Model):
 
     def write(self, vals):
         check_description_text(self.env, vals, "name")
+        if KSEF_FIXED_FIELDS & set(vals) and not (
+            self.env.su or self.env.context.get(KSEF_SOURCED_CONTEXT)
+        ):
+            # the access checks trust these fields: only what KSeF says may set them
+            raise UserError(
+                self.env._(
+                    "The type and the permissions of a KSeF token are fixed in KSeF when it is "
+                    "generated and cannot be changed in Odoo. Generate a new token with the "
+                    "permissions you need, then revoke this one."
+                )
+            )
         return super().write(vals)
 
     @api.constrains("name")
@@ -502,8 +556,8 @@ class KsefToken(models.Model):
     # ACTIONS
     # ------------------------------------------------------------------
 
-    @api.model
     @ksef_identity_checked
     def action_ksef_open_import(self):
-        """List header button: open the import wizard."""
+        """List header button (called with the selected tokens, or none) and menu: open the
+        import wizard."""
         return self.env["ksef.token.import"].action_open()

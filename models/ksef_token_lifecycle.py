@@ -270,9 +270,9 @@ class KsefToken(models.Model):
             }
         )
 
-    @api.model
     def action_ksef_sync(self):
-        """List header button: sync the contexts of the user's companies now."""
+        """List and form header button (called with the selected tokens, or none): sync the
+        contexts of all the user's companies now."""
         companies = self.env.user.company_ids
         self._ksef_check_admin(companies)
         try:
@@ -410,6 +410,58 @@ class KsefToken(models.Model):
         tokens._ksef_check_admin(tokens.company_id)
         return self.env["ksef.token.share"].action_open(tokens)
 
+    def action_ksef_revoke_form(self):
+        """Token form button: the revoke wizard for this token (password asked first)."""
+        return self.with_context(
+            active_ids=self.ids, active_model=self._name
+        ).action_ksef_open_revoke()
+
+    def action_ksef_share_form(self):
+        """Token form button: the share wizard for this token."""
+        return self.with_context(
+            active_ids=self.ids, active_model=self._name
+        ).action_ksef_open_share()
+
+    def action_ksef_test_connection(self):
+        """Token form button: authenticate with this token in KSeF and say how it went."""
+        from .ksef_session_service import KsefRetryLater
+
+        self.ensure_one()
+        self._ksef_check_admin(self.company_id)
+        try:
+            with self.env["ksef.session.service"].get_client_for_token(self):
+                pass
+        except KsefRetryLater as e:
+            return self._ksef_notify(
+                self.env._(
+                    "KSeF cannot be asked now (%(reason)s). Try again in %(seconds)s seconds.",
+                    reason=str(e),
+                    seconds=e.retry_after,
+                ),
+                "warning",
+            )
+        except (KsefError, UserError) as e:
+            message = self._ksef_error_message(e) if isinstance(e, KsefError) else e.args[0]
+            return self._ksef_notify(
+                self.env._(
+                    "KSeF did not accept the token %(token)s: %(reason)s",
+                    token=self.display_name,
+                    reason=message,
+                ),
+                "danger",
+            )
+        return self._ksef_notify(
+            self.env._(
+                "Connection works: KSeF (environment %(environment)s) accepted the token "
+                "%(token)s.",
+                environment=dict(self._fields["environment"]._description_selection(self.env))[
+                    self.environment
+                ],
+                token=self.display_name,
+            ),
+            "success",
+        )
+
     # ------------------------------------------------------------------
     # SHARE
     # ------------------------------------------------------------------
@@ -470,6 +522,21 @@ class KsefToken(models.Model):
                     companies=", ".join(outside.mapped("name")),
                 )
             )
+        if self.token_type == "A":
+            # an administrator token lets its holder manage every token of the context
+            not_admins = users.filtered(
+                lambda u: not u.has_group("l10n_pl_ksef_token.group_ksef_admin")
+            )
+            if not_admins:
+                raise UserError(
+                    self.env._(
+                        "%(token)s is an administrator token (type A); %(users)s are not KSeF "
+                        "administrators, so it cannot be shared with them. Share a W or P token "
+                        "instead, or make them KSeF administrators first.",
+                        token=self.display_name,
+                        users=", ".join(not_admins.mapped("name")),
+                    )
+                )
         strangers = users.filtered(lambda u: self.company_id not in u.company_ids)
         if strangers:
             raise UserError(

@@ -468,10 +468,10 @@ class KsefToken(models.Model):
 
         return fields.Datetime.to_datetime(value.astimezone(timezone.utc).replace(tzinfo=None))
 
-    @api.model
     @ksef_identity_checked
     def action_ksef_open_generate(self):
-        """List header button: open the generation wizard."""
+        """List header button (called with the selected tokens, or none) and menu: open the
+        generation wizard."""
         return self.env["ksef.token.generate"].action_open()
 
 

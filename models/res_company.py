@@ -195,3 +195,12 @@ class ResCompany(models.Model):
         if scope == "branch":
             return ksef_ids.ContextIdentifier.internal_id(self.ksef_internal_id)
         return ksef_ids.ContextIdentifier.nip(self.ksef_nip)
+
+    @api.model
+    def _search(self, domain, offset=0, limit=None, order=None, **kwargs):
+        """The company and branch pickers of the KSeF wizards (context ``ksef_company_picker``)
+        offer all the user's companies, not only those active in the company switcher."""
+        if self.env.context.get("ksef_company_picker") and not self.env.su:
+            domain = [("id", "in", self.env.user._get_company_ids())] + list(domain or [])
+            return super(ResCompany, self.sudo())._search(domain, offset, limit, order, **kwargs)
+        return super()._search(domain, offset, limit, order, **kwargs)

@@ -73,6 +73,8 @@ class TestTour(KsefSimCase, HttpCase):
     def tour(self, name, **data):
         """Run tour ``name`` as the KSeF administrator of Firma A, with ``data`` in
         ``window.ksefTour``."""
+        # the KSeF menus ask for the password (identity check); test users' password is the login
+        data.setdefault("password", self.admin_a.login)
         options = {"stepDelay": 0, "keepWatchBrowser": False, "debug": False, "startUrl": "/odoo"}
         code = (
             f"window.ksefTour = {json.dumps(data)}; odoo.startTour({name!r}, {json.dumps(options)})"

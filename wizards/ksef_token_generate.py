@@ -97,6 +97,7 @@ class KsefTokenGenerate(models.TransientModel):
         self.ensure_one()
         context_company = self._ksef_check_input()
         context = self._ksef_context(context_company)
+        self = self._ksef_env_for(context_company)  # noqa: PLW0642
         client = ksef_connection.make_client(self.environment)
         Token = self.env["ksef.token"]
         try:
@@ -142,6 +143,9 @@ class KsefTokenGenerate(models.TransientModel):
         context_company = self._ksef_check_scope(description_max=200)
         if self.token_type == "custom" and not self.permission_ids:
             raise UserError(self.env._("Choose at least one KSeF permission."))
+        # refused now rather than after signing, when KSeF has already created the token
+        env = self._ksef_env_for(context_company).env
+        env["ksef.token"].check_access("create")
         return context_company
 
     def _ksef_context(self, context_company):

@@ -45,20 +45,31 @@ class KsefTokenImport(models.TransientModel):
         "res.company",
         required=True,
         default=lambda self: self.env.company.root_id,
-        domain="[('id', 'in', allowed_company_ids)]",
+        # the user's companies, active in the switcher or not (see res.company._search)
+        domain="[('parent_id', '=', False)]",
+        context={"ksef_company_picker": True},
     )
     allowed_company_ids = fields.Many2many("res.company", compute="_compute_allowed_company_ids")
     branch_id = fields.Many2one(
         "res.company",
-        domain="[('id', 'child_of', company_id), ('id', 'in', allowed_company_ids), "
+        string="Branch",
+        domain="[('id', 'child_of', company_id), ('id', '!=', company_id), "
         "('ksef_internal_id', '!=', False)]",
+        context={"ksef_company_picker": True},
         help="For a branch token (or an operator token of a branch): the branch whose KSeF "
         "internal ID the token belongs to.",
     )
     user_id = fields.Many2one(
         "res.users",
         string="Operator",
-        domain="[('share', '=', False), ('company_ids', 'in', company_id)]",
+        domain="[('id', 'in', operator_candidate_ids)]",
+        help="The user the operator token is for: users of the chosen company (or branch) "
+        "whose KSeF group covers the token type.",
+    )
+    operator_candidate_ids = fields.Many2many(
+        "res.users",
+        compute="_compute_operator_candidate_ids",
+        store=True,
     )
     environment = fields.Selection(
         KSEF_ENVIRONMENTS,
@@ -101,10 +112,57 @@ class KsefTokenImport(models.TransientModel):
         for wizard in self:
             wizard.allowed_company_ids = self.env.user.company_ids
 
+    def _ksef_env_for(self, company):
+        """This wizard in an environment where ``company`` is active too: the user may act on
+        any of their companies, whichever are active in the switcher (the token's multi-company
+        rule follows the active companies)."""
+        companies = self.env.companies | company
+        return self.with_context(allowed_company_ids=companies.ids)
+
     @api.depends("company_id", "branch_id")
     def _compute_environment(self):
         for wizard in self:
-            wizard.environment = (wizard.branch_id or wizard.company_id).ksef_environment or "test"
+            company = wizard.branch_id or wizard.company_id
+            if company:
+                # sudo: the company may be one of the user's not active in the switcher
+                wizard.environment = company.sudo().ksef_environment or "test"
+            else:
+                # no company chosen (yet): keep what the user had, never silently "test"
+                wizard.environment = wizard.environment or False
+
+    @api.depends("scope", "company_id", "branch_id", "token_type", "permission_ids")
+    def _compute_operator_candidate_ids(self):
+        for wizard in self:
+            company = wizard.branch_id or wizard.company_id
+            if not company:
+                wizard.operator_candidate_ids = False
+                continue
+            users = (
+                self.env["res.users"]
+                .sudo()
+                .search([("share", "=", False), ("company_ids", "in", company.id)])
+            )
+            groups = wizard._operator_groups()
+            wizard.operator_candidate_ids = users.filtered(
+                lambda u, gs=groups: all(u.has_group(g) for g in gs)
+            )
+
+    def _operator_groups(self):
+        """The KSeF groups an operator must hold to use a token of this wizard's type."""
+        if self.token_type == "A":
+            return ["l10n_pl_ksef_token.group_ksef_admin"]
+        names = set(
+            ksef_perms.TOKEN_TYPE_PERMISSIONS.get(self.token_type)
+            or self.permission_ids.mapped("name")
+        )
+        groups = []
+        if names & {"InvoiceWrite"}:
+            groups.append("l10n_pl_ksef_token.group_ksef_send")
+        if names & {"InvoiceRead"}:
+            groups.append("l10n_pl_ksef_token.group_ksef_fetch")
+        if names - {"InvoiceRead", "InvoiceWrite"} or not groups:
+            groups = ["l10n_pl_ksef_token.group_ksef_admin"]
+        return groups
 
     @api.depends("token_type")
     def _compute_permission_ids(self):
@@ -177,7 +235,9 @@ class KsefTokenImport(models.TransientModel):
         info, unverified_reason = self._ksef_verify(
             parsed, self.env["res.company"].browse(values["company_id"])
         )
-        Token = self.env["ksef.token"]
+        Token = self._ksef_env_for(self.env["res.company"].browse(values["company_id"])).env[
+            "ksef.token"
+        ]
         if info:
             values.update(Token._ksef_verified_values(info))
         else:
@@ -276,6 +336,8 @@ class KsefTokenImport(models.TransientModel):
             "res_id": token.id,
             "view_mode": "form",
             "target": "current",
+            # the token's company may not be active in the switcher
+            "context": {"allowed_company_ids": (self.env.companies | token.company_id).ids},
         }
 
     # ------------------------------------------------------------------
@@ -336,6 +398,16 @@ class KsefTokenImport(models.TransientModel):
                     "%(branch)s is not a branch of %(company)s with a KSeF internal ID.",
                     branch=self.branch_id.name,
                     company=company.name,
+                )
+            )
+        if self.user_id and self.user_id not in self.operator_candidate_ids:
+            raise UserError(
+                self.env._(
+                    "%(user)s is not a user of %(company)s whose KSeF group covers a token of "
+                    "this type. Choose one of the users offered, or give %(user)s the KSeF group "
+                    "first.",
+                    user=self.user_id.name,
+                    company=context_company.name,
                 )
             )
         if self.user_id and context_company not in self.user_id.company_ids:

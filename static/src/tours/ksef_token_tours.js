@@ -23,6 +23,22 @@ const openKsefApp = () => [
     },
 ];
 
+// The menus ask for the user's password first (Odoo's identity check)
+const confirmPassword = () => [
+    {
+        content: "Type the password in the security check",
+        trigger: ".modal .o_field_widget[name=password] input",
+        async run(helpers) {
+            await helpers.edit(window.ksefTour.password);
+        },
+    },
+    {
+        content: "Confirm the password",
+        trigger: ".modal .modal-footer button[name=run_check]",
+        run: "click",
+    },
+];
+
 registry.category("web_tour.tours").add("l10n_pl_ksef_token_import_tour", {
     steps: () => [
         ...openKsefApp(),
@@ -31,6 +47,7 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_token_import_tour", {
             trigger: ".o_menu_sections [data-menu-xmlid='l10n_pl_ksef_token.ksef_token_import_menu']",
             run: "click",
         },
+        ...confirmPassword(),
         {
             content: "Paste the token",
             trigger: ".modal .o_field_widget[name=token_text] input",
@@ -70,6 +87,7 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_token_generate_tour", {
                 ".o_menu_sections [data-menu-xmlid='l10n_pl_ksef_token.ksef_token_generate_menu']",
             run: "click",
         },
+        ...confirmPassword(),
         {
             content: "Describe the token",
             trigger: ".modal .o_field_widget[name=description] input",
