@@ -556,8 +556,9 @@ class KsefToken(models.Model):
     # ACTIONS
     # ------------------------------------------------------------------
 
+    @api.model
     @ksef_identity_checked
-    def action_ksef_open_import(self):
-        """List header button (called with the selected tokens, or none) and menu: open the
-        import wizard."""
+    def action_ksef_open_import(self, *_selected_ids):
+        """List header button (the web client passes the selected ids, if any: ignored) and
+        menu: open the import wizard."""
         return self.env["ksef.token.import"].action_open()

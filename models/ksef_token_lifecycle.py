@@ -270,9 +270,10 @@ class KsefToken(models.Model):
             }
         )
 
-    def action_ksef_sync(self):
-        """List and form header button (called with the selected tokens, or none): sync the
-        contexts of all the user's companies now."""
+    @api.model
+    def action_ksef_sync(self, *_selected_ids):
+        """List and form header button (the web client passes the selected ids, if any:
+        ignored): sync the contexts of all the user's companies now."""
         companies = self.env.user.company_ids
         self._ksef_check_admin(companies)
         try:

@@ -468,10 +468,11 @@ class KsefToken(models.Model):
 
         return fields.Datetime.to_datetime(value.astimezone(timezone.utc).replace(tzinfo=None))
 
+    @api.model
     @ksef_identity_checked
-    def action_ksef_open_generate(self):
-        """List header button (called with the selected tokens, or none) and menu: open the
-        generation wizard."""
+    def action_ksef_open_generate(self, *_selected_ids):
+        """List header button (the web client passes the selected ids, if any: ignored) and
+        menu: open the generation wizard."""
         return self.env["ksef.token.generate"].action_open()
 
 

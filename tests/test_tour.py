@@ -73,8 +73,10 @@ class TestTour(KsefSimCase, HttpCase):
     def tour(self, name, **data):
         """Run tour ``name`` as the KSeF administrator of Firma A, with ``data`` in
         ``window.ksefTour``."""
-        # the KSeF menus ask for the password (identity check); test users' password is the login
-        data.setdefault("password", self.admin_a.login)
+        # the KSeF menus ask for the password (identity check); new_test_user's password is the
+        # login padded with "x" to 8 characters
+        login = self.admin_a.login
+        data.setdefault("password", login + "x" * (8 - len(login)))
         options = {"stepDelay": 0, "keepWatchBrowser": False, "debug": False, "startUrl": "/odoo"}
         code = (
             f"window.ksefTour = {json.dumps(data)}; odoo.startTour({name!r}, {json.dumps(options)})"

@@ -3,7 +3,7 @@ Actions menu, per role (issue 8)."""
 
 from lxml import etree
 
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tests import Form, HttpCase, tagged
 from odoo.tools.safe_eval import safe_eval
 
@@ -155,9 +155,9 @@ class TestUiActions(KsefSimCase):
         for values, message in cases:
             with self.subTest(values=values):
                 wizard = self.generate_wizard(**values)
-                with self.assertRaisesRegex(Exception, message):
+                with self.assertRaisesRegex((UserError, AccessError), message):
                     wizard.action_prepare_request()
-        with self.assertRaises(Exception):
+        with self.assertRaises(AccessError):
             self.generate_wizard(user=self.send_a).action_prepare_request()
         self.assertFalse(any(self.sim.calls[r] for r in AUTH_ROUTES), self.sim.calls)
 
@@ -193,9 +193,7 @@ class TestUiActions(KsefSimCase):
         self.assertEqual(token.token_type, "A")
         with self.assertRaisesRegex(UserError, "not KSeF administrators"):
             token.with_user(self.admin_a)._ksef_check_share(self.send_a, self.env["res.company"])
-        token.with_user(self.admin_a)._ksef_check_share(
-            self.sysadmin_a, self.env["res.company"]
-        )
+        token.with_user(self.admin_a)._ksef_check_share(self.sysadmin_a, self.env["res.company"])
 
     # -- Actions menu per role ----------------------------------------------------------
 

@@ -144,11 +144,12 @@ class KsefTokenImport(models.TransientModel):
             )
             groups = wizard._operator_groups()
             wizard.operator_candidate_ids = users.filtered(
-                lambda u, gs=groups: all(u.has_group(g) for g in gs)
+                lambda u, gs=groups: any(u.has_group(g) for g in gs)
             )
 
     def _operator_groups(self):
-        """The KSeF groups an operator must hold to use a token of this wizard's type."""
+        """The KSeF groups of which an operator must hold one to use a token of this wizard's
+        type (a custom token: one covering any of its invoice permissions)."""
         if self.token_type == "A":
             return ["l10n_pl_ksef_token.group_ksef_admin"]
         names = set(
@@ -400,21 +401,21 @@ class KsefTokenImport(models.TransientModel):
                     company=company.name,
                 )
             )
+        if self.user_id and context_company not in self.user_id.company_ids:
+            raise UserError(
+                self.env._(
+                    "%(user)s has no access to %(company)s, so a token of that company cannot be "
+                    "theirs.",
+                    user=self.user_id.name,
+                    company=context_company.name,
+                )
+            )
         if self.user_id and self.user_id not in self.operator_candidate_ids:
             raise UserError(
                 self.env._(
                     "%(user)s is not a user of %(company)s whose KSeF group covers a token of "
                     "this type. Choose one of the users offered, or give %(user)s the KSeF group "
                     "first.",
-                    user=self.user_id.name,
-                    company=context_company.name,
-                )
-            )
-        if self.user_id and context_company not in self.user_id.company_ids:
-            raise UserError(
-                self.env._(
-                    "%(user)s has no access to %(company)s, so a token of that company cannot be "
-                    "theirs.",
                     user=self.user_id.name,
                     company=context_company.name,
                 )
