@@ -52,7 +52,6 @@ class KsefTokenImport(models.TransientModel):
     allowed_company_ids = fields.Many2many("res.company", compute="_compute_allowed_company_ids")
     branch_id = fields.Many2one(
         "res.company",
-        string="Branch",
         domain="[('id', 'child_of', company_id), ('id', '!=', company_id), "
         "('ksef_internal_id', '!=', False)]",
         context={"ksef_company_picker": True},
