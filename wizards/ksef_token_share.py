@@ -13,7 +13,15 @@ class KsefTokenShare(models.TransientModel):
     mode = fields.Selection(
         [("share", "Share"), ("unshare", "Unshare")], required=True, default="share"
     )
-    user_ids = fields.Many2many("res.users", string="Users", domain="[('share', '=', False)]")
+    user_ids = fields.Many2many(
+        "res.users",
+        string="Users",
+        # the picker offers only people of the user's own companies, never another company's
+        domain=lambda self: [
+            ("share", "=", False),
+            ("company_ids", "in", self.env.user.company_ids.ids),
+        ],
+    )
     company_ids = fields.Many2many("res.company", string="Companies and Branches")
     result = fields.Text(readonly=True)
     done = fields.Boolean(readonly=True)
