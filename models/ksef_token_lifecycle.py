@@ -277,7 +277,8 @@ class KsefToken(models.Model):
         companies = self.env.user.company_ids
         self._ksef_check_admin(companies)
         try:
-            totals = self.sudo()._ksef_sync_all(companies)
+            failures = []
+            totals = self.sudo()._ksef_sync_all(companies, failures=failures)
         except KsefRateLimited as e:
             self._ksef_reschedule_sync(e.retry_after)
             message = self.env._(
@@ -286,6 +287,16 @@ class KsefToken(models.Model):
                 seconds=e.retry_after or 60,
             )
             return self._ksef_notify(message, "warning")
+        if failures:
+            return self._ksef_notify(
+                self.env._(
+                    "KSeF could not be synced for %(companies)s: KSeF did not answer or refused "
+                    "(the server log says why). Nothing was changed there; try again later, or "
+                    "check the KSeF environment and the tokens of these companies.",
+                    companies=", ".join(sorted(set(failures))),
+                ),
+                "warning",
+            )
         return self._ksef_notify(
             self.env._(
                 "Synced with KSeF: %(updated)s updated, %(found)s found in KSeF, %(orphans)s "
@@ -298,7 +309,9 @@ class KsefToken(models.Model):
         )
 
     @api.model
-    def _ksef_sync_all(self, companies=None):
+    def _ksef_sync_all(self, companies=None, failures=None):
+        """Sync the contexts of ``companies``; returns the totals. The names of the companies
+        whose sync failed are appended to ``failures`` (a list) when given."""
         totals = {"updated": 0, "found": 0, "revoked_orphans": 0}
         for environment, company in self._ksef_sync_contexts(companies):
             try:
@@ -310,6 +323,8 @@ class KsefToken(models.Model):
                 _logger.warning(
                     "KSeF sync of %s (%s) failed: %s", company.id, environment, type(e).__name__
                 )
+                if failures is not None:
+                    failures.append(company.display_name)
                 continue
             for key, value in counts.items():
                 totals[key] += value

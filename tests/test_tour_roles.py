@@ -219,3 +219,56 @@ class TestRoleTours(KsefSimCase, HttpCase):
         self.token_b.invalidate_recordset()
         self.assertIn(self.admin_b, self.token_b.user_ids)
         self.assertEqual(self.token_a.user_ids, self.env["res.users"])
+
+    # -- what a tour cannot reach: KSeF failing, as the browser calls it -------------------
+
+    def call_button(self, user, method, ids, **context):
+        """POST the call of a list header button as the web client does (selected ids)."""
+        self.authenticate(user.login, user.login.ljust(8, "x"))
+        return self.url_open(
+            "/web/dataset/call_button",
+            data=json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "call",
+                    "params": {
+                        "model": "ksef.token",
+                        "method": method,
+                        "args": [ids],
+                        "kwargs": {"context": {"allowed_company_ids": user.company_id.ids}},
+                    },
+                }
+            ),
+            headers={"Content-Type": "application/json"},
+        ).json()
+
+    def test_sync_button_with_ksef_unreachable_says_what_to_do(self):
+        # nothing listens on this port: KSeF cannot be reached
+        with patch.dict(odoo.tools.config.options, {"ksef_url_test": "http://127.0.0.1:9"}):
+            answer = self.call_button(self.admin_a, "action_ksef_sync", self.token_a.ids)
+        if "error" in answer:
+            # refused with a sentence for a person, not a crash of the button
+            error = answer["error"]["data"]
+            self.assertEqual(error["name"], "odoo.exceptions.UserError", error)
+            self.assertIn("KSeF", error["message"])
+        else:
+            # not "Synced with KSeF": a warning naming the company, saying what to do
+            action = answer["result"]
+            self.assertEqual(action["tag"], "display_notification")
+            self.assertIn(action["params"]["type"], ("warning", "danger"))
+            self.assertIn(self.company_a.name, action["params"]["message"])
+        self.token_a.invalidate_recordset()
+        self.assertEqual(self.token_a.state, "active")
+
+    def test_send_user_cannot_press_admin_buttons_over_http(self):
+        for method in ("action_ksef_sync", "action_ksef_open_import", "action_ksef_open_generate"):
+            answer = self.call_button(self.send_a, method, self.token_a.ids)
+            if "result" in answer:
+                # the password is asked first; no wizard opens
+                self.assertEqual(answer["result"]["res_model"], "res.users.identitycheck", method)
+                continue
+            self.assertIn(
+                answer["error"]["data"]["name"],
+                ("odoo.exceptions.AccessError", "odoo.exceptions.UserError"),
+                method,
+            )
