@@ -65,6 +65,7 @@ class KsefInvoiceMetadata(models.Model):
         """Reference job: for each company with a KSeF jobs user, read the metadata of its
         purchase invoices stored in KSeF since the last run, as that user (P scope)."""
         retry_after = 0
+        self.env["ksef.token"]._ksef_log_invalid_key("KSeF purchase invoice fetch")
         companies = self.env["res.company"].sudo().search([("ksef_job_user_id", "!=", False)])
         for company in companies:
             try:

@@ -27,6 +27,7 @@ from odoo import SUPERUSER_ID, api, fields, models
 
 from ..ksef.errors import KsefError
 from . import secret_vault
+from .ksef_token import KsefSecretUnreadable
 from .res_company import KSEF_ENVIRONMENTS
 
 _logger = logging.getLogger(__name__)
@@ -170,6 +171,7 @@ class KsefPendingGeneration(models.Model):
 
     @api.model
     def _cron_ksef_recover(self):
+        self.env["ksef.token"]._ksef_log_invalid_key("KSeF generation recovery")
         self._ksef_recover()
 
     @api.model
@@ -179,7 +181,9 @@ class KsefPendingGeneration(models.Model):
         for row in self._ksef_open_rows(min_age=min_age, keys=keys):
             try:
                 results[row["key"]] = self._ksef_recover_row(row)
-            except (KsefError, secret_vault.VaultKeyMissing) as e:
+            except (KsefError, KsefSecretUnreadable, secret_vault.VaultKeyMissing) as e:
+                # one row that cannot be reconciled (KSeF, an undecryptable administrator
+                # token) never blocks the others
                 _logger.warning(
                     "KSeF generation journal %s: not reconciled yet (%s)",
                     row["key"],

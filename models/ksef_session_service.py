@@ -56,7 +56,7 @@ from ..ksef.errors import (
 from . import secret_vault
 from .ksef_connection import make_client
 from .ksef_session import session_aad
-from .ksef_token import OPERATION_GROUPS
+from .ksef_token import OPERATION_GROUPS, KsefSecretUnreadable
 from .res_company_ksef_session import policy_key
 
 _logger = logging.getLogger(__name__)
@@ -200,6 +200,14 @@ class KsefSessionService(models.AbstractModel):
                 continue
             try:
                 return self._ksef_session_for(token)
+            except KsefSecretUnreadable as e:
+                # an invalid key, or a key rotated away: try the company's other tokens
+                _logger.error(
+                    "KSeF token %s skipped: its secret cannot be decrypted (%s)",
+                    token.sudo().reference_number,
+                    e.args[0],
+                )
+                problems[token] = [e.args[0]]
             except KsefAuthFailed as e:
                 if not e.token_unusable:
                     raise self._ksef_retry_or_error(e) from None

@@ -89,6 +89,11 @@ KSEF_SOURCED_CONTEXT = "ksef_sourced"
 LIVE_STATES = ("pending", "active", "revoking")
 
 
+class KsefSecretUnreadable(UserError):
+    """A stored token secret cannot be decrypted (invalid or missing key): the caller skips
+    this token and goes on with the others."""
+
+
 class KsefToken(models.Model):
     """A KSeF 2.0 authorization token known to Odoo.
 
@@ -387,9 +392,9 @@ class KsefToken(models.Model):
         try:
             return secret_vault.decrypt(row[0], self._ksef_aad())
         except secret_vault.VaultKeyInvalid as e:
-            raise UserError(self._ksef_key_invalid_message(str(e))) from e
+            raise KsefSecretUnreadable(self._ksef_key_invalid_message(str(e))) from e
         except secret_vault.VaultDecryptError as e:
-            raise UserError(
+            raise KsefSecretUnreadable(
                 self.env._(
                     "The secret of the KSeF token %(token)s cannot be decrypted: it was "
                     "encrypted with the key %(key_id)s, which is not configured on this server. "
@@ -419,6 +424,21 @@ class KsefToken(models.Model):
             problem=problem or self.env._("not 32 bytes of URL-safe base64"),
             key=secret_vault.generate_key(),
         )
+
+    @api.model
+    def _ksef_log_invalid_key(self, job):
+        """Log, once per run of ``job``, that the configured key is invalid; True if it is."""
+        problem = secret_vault.key_problem()
+        if not problem or problem[0] != "invalid":
+            return False
+        _logger.error(
+            "%s: the KSeF token encryption key is invalid (%s); what cannot be decrypted is "
+            "skipped, the rest goes on. Configure a valid ksef_token_key (32 bytes of URL-safe "
+            "base64, 44 characters) and restart Odoo.",
+            job,
+            problem[1],
+        )
+        return True
 
     def _ksef_key_problem_message(self):
         """The message for a missing or an invalid key, or None when the key is fine."""

@@ -65,6 +65,7 @@ class KsefToken(models.Model):
     def _cron_ksef_health(self, today=None):
         """Open, update or close one warning per reason; returns the tokens warned about."""
         today = today or fields.Date.context_today(self)
+        self._ksef_log_invalid_key("KSeF token health check")
         Token = self.sudo().with_context(active_test=False)
         tokens = Token.search([("origin", "!=", "found")])
         warned = self.browse()

@@ -332,6 +332,7 @@ class KsefToken(models.Model):
 
     @api.model
     def _cron_ksef_sync(self):
+        self._ksef_log_invalid_key("KSeF token sync")
         self.env["ksef.pending.generation"]._ksef_recover()
         try:
             self._ksef_sync_all()
