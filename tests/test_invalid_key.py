@@ -1,16 +1,20 @@
 """Issue 9, hole 5: an encryption key that is present but invalid is logged clearly by every
 job, which skips what it cannot decrypt and goes on with the rest."""
 
+import base64
 from unittest.mock import patch
 
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 from odoo.tools import config
 
-from .ksef_sim_case import CTX_A
+from .common import NIP_A
+from .ksef_sim_case import CTX_A, KsefSimCase
 from .session_common import AUTH, KsefSessionCase
 
 LOGGER = "odoo.addons.l10n_pl_ksef_token"
 LOGGED = "encryption key is invalid"
+GENERATE_INPUTS = ["signed_file", "auth_request", "token_sealed"]
 
 
 @tagged("post_install", "-at_install")
@@ -108,3 +112,72 @@ class TestInvalidKeyJobs(KsefSessionCase):
         self.assertEqual(rows[unknown].state, "requested")
         self.assertEqual(rows[unknown].attempts, 1)
         self.assertEqual(rows[unknown].last_error, "KsefSecretUnreadable")
+
+
+@tagged("post_install", "-at_install")
+class TestWizardInputsWiped(KsefSimCase):
+    """Issue 9, hole 2: a pasted token and a signed login to KSeF stay in the wizard row only
+    for the step that needs them, whether the step succeeds or is refused."""
+
+    def setUp(self):
+        super().setUp()
+        # the refusal's wipe is written on a cursor of its own: in tests, on this transaction
+        self.registry.enter_test_mode(self.cr)
+        self.addCleanup(self.registry.leave_test_mode)
+
+    def stored(self, wizard, columns):
+        self.env.flush_all()
+        self.cr.execute(
+            f"SELECT {', '.join(columns)} FROM {wizard._table} WHERE id = %s",  # noqa: S608
+            [wizard.id],
+        )
+        return dict(zip(columns, self.cr.fetchone(), strict=True))
+
+    def refused(self, method, pattern):
+        # no assertRaises: its savepoint would roll back what the refusal wrote
+        try:
+            method()
+        except UserError as e:
+            self.assertRegex(str(e), pattern)
+        else:
+            self.fail("the step was not refused")
+
+    def test_import_wipes_the_pasted_token(self):
+        wizard = self.import_wizard(token_text=self.issued_token(CTX_A, ["InvoiceRead"]))
+        self.assertTrue(self.stored(wizard, ["token_sealed"])["token_sealed"])
+        wizard.action_import()
+        self.assertEqual(self.stored(wizard, ["token_sealed"]), {"token_sealed": None})
+
+    def test_refused_import_wipes_the_pasted_token(self):
+        text = self.sim.create_token(CTX_A, NIP_A, ["InvoiceRead"])
+        self.sim.set_token_status(text.split("|")[0], "Revoked")
+        wizard = self.import_wizard(token_text=text)
+        self.assertTrue(self.stored(wizard, ["token_sealed"])["token_sealed"])
+        self.refused(wizard.action_import, ".")
+        self.assertEqual(self.stored(wizard, ["token_sealed"]), {"token_sealed": None})
+
+    def test_generate_wipes_the_signed_files(self):
+        wizard = self.generate_wizard()
+        wizard.action_prepare_request()
+        self.sign(wizard)
+        wizard.action_generate()
+        self.assertEqual(self.stored(wizard, GENERATE_INPUTS), dict.fromkeys(GENERATE_INPUTS, None))
+
+    def test_refused_generate_wipes_the_signed_files(self):
+        wizard = self.generate_wizard()
+        wizard.action_prepare_request()
+        signed = self.sign(wizard)
+        wizard.signed_file = base64.b64encode(
+            signed.replace(b"certificateSubject", b"certificateFingerprint")
+        )
+        self.assertTrue(all(self.stored(wizard, ["signed_file", "auth_request"]).values()))
+        self.refused(wizard.action_generate, "signature of the uploaded file is invalid")
+        self.assertEqual(self.stored(wizard, GENERATE_INPUTS), dict.fromkeys(GENERATE_INPUTS, None))
+        self.assertEqual(self.sim.tokens_in(CTX_A), [])
+
+    def test_generate_refused_by_ksef_wipes_the_signed_files(self):
+        wizard = self.generate_wizard()
+        wizard.action_prepare_request()
+        self.sign(wizard, key=self.other_key, cert=self.other_cert)  # no rights in CTX_A
+        self.refused(wizard.action_generate, ".")
+        self.assertEqual(self.stored(wizard, GENERATE_INPUTS), dict.fromkeys(GENERATE_INPUTS, None))

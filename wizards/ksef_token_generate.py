@@ -11,6 +11,7 @@ from ..ksef import permissions as ksef_perms
 from ..ksef import xades
 from ..ksef.errors import KsefCryptoError, KsefError, KsefXmlError
 from ..models import ksef_connection
+from .ksef_token_import import wipes_inputs
 
 _logger = logging.getLogger(__name__)
 
@@ -92,6 +93,7 @@ class KsefTokenGenerate(models.TransientModel):
         )
         return self._reopen()
 
+    @wipes_inputs
     def action_generate(self):
         """Authenticate (signed upload or stored certificate), then generate the token."""
         self.ensure_one()

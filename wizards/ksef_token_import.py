@@ -1,7 +1,11 @@
+import functools
 import logging
+
+import psycopg2
 
 from odoo import api, fields, models
 from odoo.exceptions import AccessError, UserError
+from odoo.tools import SQL
 
 from ..ksef import permissions as ksef_perms
 from ..ksef import tokens as ksef_tokens
@@ -27,6 +31,26 @@ from ..models.res_company import KSEF_ENVIRONMENTS
 _logger = logging.getLogger(__name__)
 
 WIZARD_AAD = "ksef.token.import"
+#: wizard columns that hold a pasted token or a signed login to KSeF: kept only for the step
+INPUT_FIELDS = ("token_sealed", "signed_file", "auth_request")
+
+
+def wipes_inputs(method):
+    """Wipe the wizard's pasted token and signed files when ``method`` (a step) succeeds or
+    is refused; a refusal's wipe is committed on a cursor of its own, so that it survives
+    the rollback of the refused request."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        try:
+            result = method(self, *args, **kwargs)
+        except (UserError, KsefError):
+            self._ksef_wipe_inputs(refused=True)
+            raise
+        self._ksef_wipe_inputs()
+        return result
+
+    return wrapper
 
 
 class KsefTokenImport(models.TransientModel):
@@ -207,6 +231,34 @@ class KsefTokenImport(models.TransientModel):
     # ACTIONS
     # ------------------------------------------------------------------
 
+    def _ksef_wipe_inputs(self, refused=False):
+        """Forget the pasted token and the signed files of these wizard rows."""
+        fnames = [f for f in INPUT_FIELDS if f in self._fields]
+        if refused and self.ids:
+            # the refused request rolls back: write the wipe on a cursor of its own
+            try:
+                with self.env.registry.cursor() as cr:
+                    if not self.env.registry.in_test_mode():
+                        cr.execute("SET LOCAL lock_timeout = '2s'")
+                    cr.execute(
+                        SQL(
+                            "UPDATE %s SET %s WHERE id IN %s",
+                            SQL.identifier(self._table),
+                            SQL(", ").join(SQL("%s = NULL", SQL.identifier(f)) for f in fnames),
+                            tuple(self.ids),
+                        )
+                    )
+            except psycopg2.Error:
+                _logger.warning("KSeF wizard %s %s: inputs not wiped", self._name, self.ids)
+            # and in this transaction (and the cache) too, never hiding the refusal
+            try:
+                with self.env.cr.savepoint():
+                    self.sudo().write(dict.fromkeys(fnames, False))
+            except Exception:  # noqa: BLE001 - the refusal is what the user must see
+                _logger.warning("KSeF wizard %s %s: inputs not wiped", self._name, self.ids)
+            return
+        self.sudo().write(dict.fromkeys(fnames, False))
+
     @api.model
     def action_open(self, company=None):
         """Open the wizard (from the token list or the company settings)."""
@@ -226,6 +278,7 @@ class KsefTokenImport(models.TransientModel):
             "context": context,
         }
 
+    @wipes_inputs
     def action_import(self):
         """Validate everything, then store the token encrypted; returns the token's form."""
         self.ensure_one()
