@@ -272,3 +272,17 @@ class TestRoleTours(KsefSimCase, HttpCase):
                 ("odoo.exceptions.AccessError", "odoo.exceptions.UserError"),
                 method,
             )
+
+    def test_english_labels_for_a_tour_in_another_language(self):
+        # a language the addon has no translation for: its labels all stay English
+        untranslated = self.addon_english_labels("xx_XX")
+        for label in ("Import Token", "Generate Token", "Revoke in KSeF", "Share / Unshare"):
+            self.assertIn(label, untranslated)
+        self.assertNotIn("KSeF", untranslated)  # a name, the same in every language
+        # Polish: what pl.po translates is not reported, what it leaves is
+        translated = self.translated_terms("pl_PL")
+        polish = self.addon_english_labels("pl_PL")
+        for label, translation in translated.items():
+            if translation != label:
+                self.assertNotIn(label, polish)
+        self.assertLess(len(polish), len(untranslated))
