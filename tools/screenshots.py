@@ -6,8 +6,9 @@
 
 Each NAME=PATH argument is opened after logging in (JSON-RPC ``/web/session/authenticate``,
 the session cookie handed to Chromium) and saved as OUT/LOGIN-NAME.png once the page is
-idle. A PATH may end with ``#click=CSS`` to click an element before the picture is taken
-(for a wizard opened by a button). For looking at the product as a person would; not a test.
+idle. A PATH may end with ``#click=STEP|STEP...`` where a STEP is a CSS selector to click, or
+``CSS=>text`` to type text into that field, before the picture is taken (for a wizard
+opened by a button). For looking at the product as a person would; not a test.
 """
 
 import argparse
@@ -131,8 +132,17 @@ def main():
             browser.call("Page.navigate", url=args.url + path)
             time.sleep(1.0)
             browser.wait_idle()
-            for selector in filter(None, click.split("|")):
-                browser.evaluate(f"document.querySelector({json.dumps(selector)})?.click()")
+            for step in filter(None, click.split("|")):
+                if "=>" in step:  # type text into a field, as a person would
+                    selector, _, text = step.partition("=>")
+                    browser.evaluate(
+                        f"(() => {{ const el = document.querySelector({json.dumps(selector)});"
+                        f" el.focus(); el.value = {json.dumps(text)};"
+                        " el.dispatchEvent(new Event('input', {bubbles: true}));"
+                        " el.dispatchEvent(new Event('change', {bubbles: true})); })()"
+                    )
+                else:
+                    browser.evaluate(f"document.querySelector({json.dumps(step)})?.click()")
                 time.sleep(1.5)
                 browser.wait_idle()
             out = os.path.join(args.out, f"{args.login}-{name}.png")
