@@ -316,7 +316,8 @@ class KsefToken(models.Model):
         for environment, company in self._ksef_sync_contexts(companies):
             try:
                 self._ksef_check_environment_allowed(environment)
-                counts = self._ksef_sync_context(environment, company)
+                # what the sync writes (status details, chatter) in the company's language
+                counts = company._ksef_in_lang(self)._ksef_sync_context(environment, company)
             except KsefRateLimited:
                 raise
             except (KsefError, UserError) as e:

@@ -145,3 +145,21 @@ class TestImportVerify(KsefSimCase):
         token, _s = self.import_token(token=text, scope="branch", branch_id=self.branch_a1.id)
         self.assertEqual(token.state, "active")
         self.assertEqual(token.token_type, "W")
+
+    def test_sync_writes_in_the_responsibles_language(self):
+        """The sync, run by an English-speaking administrator, posts what it found on the
+        token in the language of the company's KSeF responsible, who reads it later."""
+        self.env["res.lang"]._activate_lang("pl_PL")
+        self.env["ir.module.module"]._load_module_terms(["l10n_pl_ksef_token"], ["pl_PL"])
+        self.company_a.ksef_responsible_id = self.admin_a.copy({"login": "odp_pl", "lang": "pl_PL"})
+        self.admin_a.lang = "en_US"
+        text = self.sim.create_token(CTX_A, NIP_A, ["InvoiceRead"])
+        self.sim.faults.add("/auth/*", kind="drop_before", times=None)
+        token, _s = self.import_token(token=text)
+        self.assertEqual(token.state, "unverified")
+        self.sim.faults.clear()
+        self.as_user(self.admin_a)["ksef.token"].action_ksef_sync()
+        self.assertEqual(token.state, "active")
+        bodies = " ".join(token.message_ids.mapped("body"))
+        self.assertIn("KSeF zweryfikował zaimportowany token", bodies)
+        self.assertNotIn("KSeF verified the imported token", bodies)
