@@ -151,28 +151,39 @@ class TestRoleTours(KsefSimCase, HttpCase):
                     if node.get(attribute):
                         labels.add(node.get(attribute))
         labels = {label.strip() for label in labels if label and label.strip()}
+        # only the addon's own strings (its .pot): Odoo's own labels on the same pages are
+        # translated by Odoo's modules; a term pl.po translates as itself ("Status",
+        # "Operator") is Polish too
+        ours = set(self.translated_terms("", template=True))
         translated = self.translated_terms(lang)
         return sorted(
             label
             for label in labels
-            if label not in SAME_IN_POLISH
+            if label in ours
+            and label not in SAME_IN_POLISH
             and not re.fullmatch(r"[\W\d_]*", label)
-            and translated.get(label, label) == label
+            and label not in translated
         )
 
-    def translated_terms(self, lang):
-        """{English term: translation} of the addon's .po file for ``lang``."""
+    def translated_terms(self, lang, template=False):
+        """{English term: translation} of the addon's .po file for ``lang`` (with
+        ``template``: every term of its .pot, translated or not)."""
         from odoo.tools import file_open
         from odoo.tools.translate import PoFileReader
 
         code = lang.split("_")[0]
         terms = {}
-        for name in (f"{MODULE}/i18n/{lang}.po", f"{MODULE}/i18n/{code}.po"):
+        names = (
+            [f"{MODULE}/i18n/{MODULE}.pot"]
+            if template
+            else [f"{MODULE}/i18n/{lang}.po", f"{MODULE}/i18n/{code}.po"]
+        )
+        for name in names:
             try:
                 with file_open(name, "rb") as po:
                     for entry in PoFileReader(po):
-                        if entry.get("value"):
-                            terms.setdefault(entry["src"], entry["value"])
+                        if template or entry.get("value"):
+                            terms.setdefault(entry["src"], entry.get("value"))
             except FileNotFoundError:
                 continue
         return terms
@@ -199,6 +210,21 @@ class TestRoleTours(KsefSimCase, HttpCase):
         # the generate wizard's signing step was reached: KSeF gave challenges, no token
         self.assertFalse(self.env["ksef.token"].search([("origin", "=", "generated")]))
         self.assertFalse(self.orphans())
+
+    def test_admin_tour_in_polish(self):
+        """The same clicks as a Polish KSeF administrator: every page the tour shows must be
+        free of the addon's English labels (``addon_english_labels``)."""
+        self.env["res.lang"]._activate_lang("pl_PL")
+        installed = self.env["ir.module.module"].search([("state", "=", "installed")])
+        installed._load_module_terms(installed.mapped("name"), ["pl_PL"])
+        self.admin_a.lang = "pl_PL"
+        english = self.addon_english_labels("pl_PL")
+        self.tour("l10n_pl_ksef_token_role_admin_tour", self.admin_a)
+        practice = self.env["ksef.token"].search([("name", "=", "Tour practice token")])
+        self.assertEqual((practice.environment, practice.state), ("sandbox", "active"))
+        # the check had something to look for: labels that pl.po would have to translate
+        self.assertTrue(self.addon_english_labels("xx_XX"))
+        self.assertFalse(english, "labels pl.po leaves in English")
 
     def test_send_tour(self):
         self.tour("l10n_pl_ksef_token_role_send_tour", self.send_a)
