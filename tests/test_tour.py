@@ -14,7 +14,7 @@ import odoo
 from odoo.tests import HttpCase, tagged
 
 from ..ksef import xades
-from .common import NIP_A
+from .common import NIP_A, start_tour_or_fail
 from .ksef_sim_case import CTX_A, KsefSimCase
 
 
@@ -81,7 +81,7 @@ class TestTour(KsefSimCase, HttpCase):
         code = (
             f"window.ksefTour = {json.dumps(data)}; odoo.startTour({name!r}, {json.dumps(options)})"
         )
-        self.start_tour("/odoo", name, login=self.admin_a.login, code=code, timeout=120)
+        start_tour_or_fail(self, "/odoo", name, login=self.admin_a.login, code=code, timeout=120)
 
     def test_import_token_tour(self):
         token = self.sim.create_token(CTX_A, NIP_A, ["InvoiceRead", "InvoiceWrite"])

@@ -27,7 +27,7 @@ from odoo.tests import HttpCase, tagged
 
 from ..ksef.identifiers import ContextIdentifier
 from ..ksef.simulator import SimulatorServer, sandbox
-from .common import GROUP_ADMIN, NIP_B  # noqa: F401
+from .common import GROUP_ADMIN, NIP_B, start_tour_or_fail  # noqa: F401
 from .ksef_sim_case import CTX_A, KsefSimCase
 
 MODULE = "l10n_pl_ksef_token"
@@ -120,7 +120,7 @@ class TestRoleTours(KsefSimCase, HttpCase):
         options = {"stepDelay": 0, "keepWatchBrowser": False, "debug": False, "startUrl": "/odoo"}
         tour_data = json.dumps(self.tour_data(user, **data))
         code = f"window.ksefTour = {tour_data}; odoo.startTour({name!r}, {json.dumps(options)})"
-        self.start_tour("/odoo", name, login=user.login, code=code, timeout=180)
+        start_tour_or_fail(self, "/odoo", name, login=user.login, code=code, timeout=180)
 
     # -- the addon's English labels, for the tours in another language ---------------------
 
