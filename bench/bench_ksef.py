@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 
 import requests  # noqa: E402
 
-from ksef import crypto, xades  # noqa: E402
+from ksef import testing_certs, xades  # noqa: E402
 from ksef.client import KsefClient  # noqa: E402
 from ksef.identifiers import ContextIdentifier  # noqa: E402
 from ksef.simulator import KsefSimulator, SimulatorServer, fast_test_config  # noqa: E402
@@ -98,7 +98,9 @@ def bench_xades(seconds):
     results = {}
     context = ContextIdentifier.nip(NIP)
     for key_type in ("rsa", "ec"):
-        key, certificate = crypto.generate_test_certificate(NIP, kind="person", key_type=key_type)
+        key, certificate = testing_certs.generate_test_certificate(
+            NIP, kind="person", key_type=key_type
+        )
         unsigned = xades.build_auth_token_request("20250514-CR-226FB7B000-3ACF9BE4C0-10", context)
         count, started = 0, time.perf_counter()
         while time.perf_counter() - started < seconds or count < 3:

@@ -9,7 +9,8 @@ Layout (data flows one way: callers -> client -> HTTP):
 * :mod:`.identifiers`  NIP and branch ``InternalId`` validation, :class:`ContextIdentifier`
 * :mod:`.tokens`       parsing/classifying pasted KSeF token strings
 * :mod:`.permissions`  token permission names, A/W/P presets, operation -> permission map
-* :mod:`.crypto`       RSA-OAEP token encryption, certificates, PKCS#12, test certificates
+* :mod:`.crypto`       RSA-OAEP token encryption, certificates, PKCS#12
+* :mod:`.testing_certs` self-signed test certificates and keys (tests, simulator, sandbox)
 * :mod:`.xades`        AuthTokenRequest building, safe parsing, XAdES signing and verification
 * :mod:`.environments` base URLs of KSeF Test / Demo / Production
 * :mod:`.client`       :class:`KsefClient`, the HTTP client of the KSeF API 2.0

@@ -10,7 +10,7 @@ import base64
 
 from odoo.tests import new_test_user
 
-from ..ksef import crypto, xades
+from ..ksef import crypto, testing_certs, xades
 from ..ksef.identifiers import ContextIdentifier
 from .common import BRANCH_A1, GROUP_ADMIN, NIP_A, KsefCase, start_http_simulator
 
@@ -24,8 +24,10 @@ class KsefSimCase(KsefCase):
     def setUpClass(cls):
         super().setUpClass()
         start_http_simulator(cls)
-        cls.person_key, cls.person_cert = crypto.generate_test_certificate(NIP_A, kind="person")
-        cls.other_key, cls.other_cert = crypto.generate_test_certificate(
+        cls.person_key, cls.person_cert = testing_certs.generate_test_certificate(
+            NIP_A, kind="person"
+        )
+        cls.other_key, cls.other_cert = testing_certs.generate_test_certificate(
             "7352765225", kind="person"
         )
         cls.sysadmin_a = new_test_user(

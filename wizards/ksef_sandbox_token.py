@@ -13,7 +13,7 @@ import logging
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..ksef import crypto
+from ..ksef import testing_certs
 from ..ksef.errors import KsefError
 from ..models import ksef_connection, secret_vault
 
@@ -66,7 +66,7 @@ class KsefTokenImport(models.TransientModel):
     @api.model
     def _ksef_sandbox_issue(self, context, nip, permissions, description):
         """The token string the Sandbox issued (Active), through the Sandbox's KSeF API."""
-        key, certificate = crypto.generate_test_certificate(nip, kind="person")
+        key, certificate = testing_certs.generate_test_certificate(nip, kind="person")
         client = ksef_connection.make_client("sandbox")
         try:
             session = client.authenticate_with_certificate(

@@ -100,9 +100,9 @@ def sim_session(sim):
 
 
 def _test_certificate(nip, kind):
-    from ksef import crypto
+    from ksef import testing_certs
 
-    return crypto.generate_test_certificate(nip, kind=kind)
+    return testing_certs.generate_test_certificate(nip, kind=kind)
 
 
 @pytest.fixture(scope="session")

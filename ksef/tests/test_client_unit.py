@@ -961,12 +961,12 @@ def _certificate_ending_in_whitespace():
     signatures do): found by re-signing with one key at different ``not_before`` times."""
     from cryptography.hazmat.primitives import serialization
 
-    from ksef import crypto
+    from ksef import testing_certs
 
-    key = crypto.generate_rsa_key(2048)
+    key = testing_certs.generate_rsa_key(2048)
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     for minute in range(2000):
-        _key, cert = crypto.generate_encryption_certificate(
+        _key, cert = testing_certs.generate_encryption_certificate(
             key, not_before=start + timedelta(minutes=minute)
         )
         der = cert.public_bytes(serialization.Encoding.DER)

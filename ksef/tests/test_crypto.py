@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from ksef import crypto, models
+from ksef import crypto, models, testing_certs
 from ksef.errors import KsefCryptoError
 
 TOKEN = (
@@ -24,12 +24,12 @@ NOW = datetime(2026, 1, 15, 12, 0, tzinfo=timezone.utc)
 @pytest.fixture(scope="module")
 def mf():
     """The simulator's MF encryption key and certificate."""
-    return crypto.generate_encryption_certificate()
+    return testing_certs.generate_encryption_certificate()
 
 
 @pytest.fixture(scope="module")
 def person():
-    return crypto.generate_test_certificate("5265877635")
+    return testing_certs.generate_test_certificate("5265877635")
 
 
 def _der(cert):
@@ -77,7 +77,7 @@ def _no_secret(exc):
 def test_decrypt_refuses_wrong_key_sha1_and_garbage(mf):
     key, cert = mf
     ciphertext = crypto.encrypt_ksef_token(TOKEN, STAMP, cert)
-    other = crypto.generate_rsa_key()
+    other = testing_certs.generate_rsa_key()
     sha1 = base64.b64encode(
         cert.public_key().encrypt(
             f"{TOKEN}|{STAMP}".encode(),
@@ -113,7 +113,7 @@ def test_encrypt_checks_its_arguments(mf):
     with pytest.raises(ValueError):
         crypto.encrypt_ksef_token("", STAMP, cert)
     assert crypto.encrypt_ksef_token(TOKEN, str(STAMP), cert)
-    _, ec_cert = crypto.generate_test_certificate("5265877635", key_type="ec")
+    _, ec_cert = testing_certs.generate_test_certificate("5265877635", key_type="ec")
     with pytest.raises(KsefCryptoError):
         crypto.encrypt_ksef_token(TOKEN, STAMP, ec_cert)
     with pytest.raises(KsefCryptoError):
@@ -261,7 +261,7 @@ def test_person_certificate_subject(person):
 
 
 def test_pesel_person_certificate_ec():
-    key, cert = crypto.generate_test_certificate(
+    key, cert = testing_certs.generate_test_certificate(
         kind="person", key_type="ec", pesel="90010112345", common_name="Anna Nowak"
     )
     assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
@@ -271,7 +271,7 @@ def test_pesel_person_certificate_ec():
 
 
 def test_seal_certificate_subject():
-    _, cert = crypto.generate_test_certificate("5265877635", kind="seal", key_type="ec")
+    _, cert = testing_certs.generate_test_certificate("5265877635", kind="seal", key_type="ec")
     assert _subject(cert, crypto.OID_ORGANIZATION_IDENTIFIER) == ["VATPL-5265877635"]
     assert _subject(cert, NameOID.ORGANIZATION_NAME)
     assert not _subject(cert, NameOID.GIVEN_NAME) and not _subject(cert, NameOID.SURNAME)
@@ -312,7 +312,7 @@ def test_subject_identifier_rules(attributes, expected):
 
 
 def test_expired_certificate_and_validity():
-    _, cert = crypto.generate_test_certificate(
+    _, cert = testing_certs.generate_test_certificate(
         "5265877635", not_before=NOW - timedelta(days=100), valid_days=30
     )
     assert not crypto.certificate_is_valid(cert)
@@ -324,18 +324,18 @@ def test_expired_certificate_and_validity():
 
 def test_generate_test_certificate_arguments():
     with pytest.raises(ValueError):
-        crypto.generate_test_certificate("123")
+        testing_certs.generate_test_certificate("123")
     with pytest.raises(ValueError):
-        crypto.generate_test_certificate("5265877635", kind="robot")
+        testing_certs.generate_test_certificate("5265877635", kind="robot")
     with pytest.raises(ValueError):
-        crypto.generate_test_certificate("5265877635", key_type="dsa")
+        testing_certs.generate_test_certificate("5265877635", key_type="dsa")
     with pytest.raises(ValueError):
-        crypto.generate_test_certificate(kind="seal")
+        testing_certs.generate_test_certificate(kind="seal")
 
 
 def test_check_signing_key():
     with pytest.raises(KsefCryptoError):
-        crypto.check_signing_key(crypto.generate_rsa_key(1024))
+        crypto.check_signing_key(testing_certs.generate_rsa_key(1024))
     with pytest.raises(KsefCryptoError):
         crypto.check_signing_key(ec.generate_private_key(ec.SECP192R1()))
     key = ec.generate_private_key(ec.SECP384R1())
@@ -347,6 +347,6 @@ def test_encryption_certificate(mf):
     assert _subject(cert, NameOID.COMMON_NAME) == ["Ministerstwo Finansów (simulator)"]
     assert cert.public_key().public_numbers() == key.public_key().public_numbers()
     assert crypto.certificate_is_valid(cert)
-    _, same_key_cert = crypto.generate_encryption_certificate(key, valid_days=10)
+    _, same_key_cert = testing_certs.generate_encryption_certificate(key, valid_days=10)
     assert crypto.public_key_id(same_key_cert) == crypto.public_key_id(cert)
     assert crypto.certificate_id(same_key_cert) != crypto.certificate_id(cert)

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, utils
 from lxml import etree
 
-from ksef import crypto, models
+from ksef import crypto, models, testing_certs
 from ksef.errors import KsefCryptoError, KsefXmlError
 from ksef.identifiers import ContextIdentifier
 from ksef.xades import (
@@ -61,7 +61,7 @@ def schemas(auth_xsd_path):
 def signers():
     """(key, certificate) for RSA/EC person/seal test certificates."""
     return {
-        (key_type, kind): crypto.generate_test_certificate(
+        (key_type, kind): testing_certs.generate_test_certificate(
             "5265877635", kind=kind, key_type=key_type
         )
         for key_type in ("rsa", "ec")
@@ -294,10 +294,10 @@ def test_sign_accepts_pem_and_checks_keys(signers):
 
 def test_sign_refuses_weak_keys():
     xml = build_auth_token_request(CHALLENGE, NIP)
-    weak_rsa = crypto.generate_rsa_key(1024)
+    weak_rsa = testing_certs.generate_rsa_key(1024)
     weak_ec = ec.generate_private_key(ec.SECP192R1())
     for key in (weak_rsa, weak_ec):
-        _, cert = crypto.generate_encryption_certificate(weak_rsa)
+        _, cert = testing_certs.generate_encryption_certificate(weak_rsa)
         with pytest.raises(KsefCryptoError) as info:
             sign_auth_token_request(xml, key, cert)
         assert info.value.code == "weak_key"
@@ -305,7 +305,7 @@ def test_sign_refuses_weak_keys():
 
 def test_expired_certificate_is_bad_certificate():
     now = datetime.now(timezone.utc)
-    key, cert = crypto.generate_test_certificate(
+    key, cert = testing_certs.generate_test_certificate(
         "5265877635", not_before=now - timedelta(days=60), valid_days=30
     )
     signed = sign_auth_token_request(build_auth_token_request(CHALLENGE, NIP), key, cert)
