@@ -353,7 +353,11 @@ def encrypt_ksef_token(token: str, timestamp_ms: int, certificate) -> str:
 
 
 def decrypt_ksef_token(ciphertext_b64, private_key):
-    """Inverse of :func:`encrypt_ksef_token` (used by the simulator): ``(token, timestamp_ms)``.
+    """Inverse of :func:`encrypt_ksef_token`: ``(token, timestamp_ms)``.
+
+    For tests that check what the client sent. The simulator does not use it: it decrypts
+    with its own code (:meth:`ksef.simulator.keys.PublishedKey.decrypt_token`) so that a bug
+    shared with :func:`encrypt_ksef_token` cannot hide.
 
     Raises :class:`KsefCryptoError` with code ``bad_base64``, ``bad_encryption`` (wrong key,
     wrong padding such as OAEP-SHA-1, garbage) or ``bad_encoding`` (not ``token|digits``).
