@@ -14,6 +14,8 @@ Layout (data flows one way: callers -> client -> HTTP):
 * :mod:`.xades`        AuthTokenRequest building, safe parsing, XAdES signing and verification
 * :mod:`.environments` base URLs of KSeF Test / Demo / Production
 * :mod:`.client`       :class:`KsefClient`, the HTTP client of the KSeF API 2.0
+* :mod:`.auth_flows`   its authentication endpoints and flows (challenge, token, XAdES, polling)
+* :mod:`.wire`         KSeF's JSON answers and error bodies read into models, date-times
 * :mod:`.simulator`    a WSGI KSeF simulator (in-process and over HTTP)
 
 Everything inside uses relative imports only, so the package works both as the top-level

@@ -14,58 +14,51 @@ Design rules:
   a missing field, a wrong type) raises :class:`.errors.KsefServerError`, never ``KeyError``.
 
 Paths, fields and statuses follow ``openapi.json`` of KSeF API 2.6.0.
+
+Layout: this module holds :class:`KsefClient` (the choke point, the token, permission, limit
+and invoice endpoints); the authentication endpoints and flows are its mixin
+:class:`.auth_flows.KsefAuthFlows`; reading answers and error bodies is :mod:`.wire`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import dataclasses
-import email.utils
 import json
 import logging
-import math
-import re
 import threading
 import time
-from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
 
 import requests
 
-from .environments import base_url as _resolve_base_url
-from .errors import (
-    KsefApiError,
-    KsefAuthFailed,
-    KsefAuthTimeout,
-    KsefBadRequest,
-    KsefError,
-    KsefForbidden,
-    KsefGone,
-    KsefNotFound,
-    KsefRateLimited,
-    KsefServerError,
-    KsefTransportError,
-    KsefUnauthorized,
+from .auth_flows import (
+    AUTH_IN_PROGRESS,
+    AUTH_SUCCEEDED,
+    UNKNOWN_PUBLIC_KEY,
+    KsefAuthFlows,
+    _poll_until,
 )
-from .models import (
-    AccessToken,
-    AuthInit,
-    AuthSessionInfo,
-    AuthStatus,
-    AuthTokens,
-    Challenge,
-    GeneratedToken,
-    Identifier,
-    PublicKeyCertificate,
-    TokenInfo,
-    TokenPage,
+from .environments import base_url as _resolve_base_url
+from .errors import KsefAuthTimeout, KsefError, KsefServerError, KsefTransportError
+from .models import GeneratedToken, TokenPage
+from .wire import (
+    _bad_body,
+    _decode_json,
+    _error_for,
+    _format_datetime,
+    _Reader,
+    _redact,
+    _reference_path,
+    _to_json,
+    _token_info,
+    parse_datetime,
 )
 
 __all__ = [
+    "AUTH_IN_PROGRESS",
+    "AUTH_SUCCEEDED",
     "DEFAULT_TIMEOUT",
     "KsefClient",
     "KsefTokenFailed",
+    "UNKNOWN_PUBLIC_KEY",
     "parse_datetime",
 ]
 
@@ -78,25 +71,6 @@ DEFAULT_USER_AGENT = "l10n_pl_ksef_token/18.0 (KSeF API 2.0 client; python-reque
 MAX_PAGE_SIZE = 100
 #: safety stop for paging loops (a server repeating ``hasMore`` forever)
 MAX_PAGES = 10_000
-
-AUTH_IN_PROGRESS = 100
-AUTH_SUCCEEDED = 200
-#: 400 code: the ``publicKeyId`` sent is unknown or withdrawn, fetch the certificates again
-UNKNOWN_PUBLIC_KEY = 21470
-
-_REFERENCE_RE = re.compile(r"\d{8}-[A-Z]{2}-[0-9A-Z]{10}-[0-9A-Z]{10}-[0-9A-Z]{2}")
-_DATETIME_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d{1,12}))?)?"
-    r"\s*(Z|z|[+-]\d{2}(?::?\d{2})?)?"
-)
-_REDACTIONS = (
-    # a JWT (access / refresh / operation token)
-    (re.compile(r"eyJ[A-Za-z0-9_-]{2,}\.[A-Za-z0-9_-]{2,}(?:\.[A-Za-z0-9_-]*)?"), "[jwt]"),
-    # a KSeF 2.0 token secret or a KSeF 1.0 token (64 hex characters)
-    (re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{64}(?![0-9A-Fa-f])"), "[secret]"),
-    # a long base64 blob (an encrypted token is ~344 characters)
-    (re.compile(r"[A-Za-z0-9+/]{100,}={0,2}"), "[base64]"),
-)
 
 
 class KsefTokenFailed(KsefError):
@@ -112,77 +86,6 @@ class KsefTokenFailed(KsefError):
         self.status = status
 
 
-# --- small pure helpers -----------------------------------------------------------------------
-
-
-def parse_datetime(value):
-    """Parse an ISO-8601 date-time of a KSeF answer into an aware :class:`datetime`.
-
-    Accepts 0-12 fraction digits (KSeF sends .NET's 7, e.g. ``2025-10-01T13:20:52.9919681+00:00``;
-    they are truncated to microseconds), ``Z`` or ``±hh:mm`` / ``±hhmm`` / ``±hh`` offsets; a
-    value without an offset is taken as UTC (Python 3.10's ``fromisoformat`` handles neither).
-
-    :param value: the string, or ``None``
-    :returns: an aware datetime, or ``None`` for ``None``
-    :raises ValueError: the value is not such a date-time
-    """
-    if value is None:
-        return None
-    match = _DATETIME_RE.fullmatch(value.strip()) if isinstance(value, str) else None
-    if not match:
-        raise ValueError("not an ISO-8601 date-time")
-    year, month, day, hour, minute = (int(g) for g in match.groups()[:5])
-    second = int(match.group(6) or 0)
-    micro = int((match.group(7) or "0")[:6].ljust(6, "0"))
-    tzinfo = _parse_offset(match.group(8))
-    return datetime(year, month, day, hour, minute, second, micro, tzinfo=tzinfo)
-
-
-def _parse_offset(text):
-    if not text or text in ("Z", "z"):
-        return timezone.utc
-    sign = -1 if text[0] == "-" else 1
-    digits = text[1:].replace(":", "")
-    hours, minutes = int(digits[:2]), int(digits[2:4] or 0)
-    return timezone(sign * timedelta(hours=hours, minutes=minutes))
-
-
-def _format_datetime(value):
-    """A request date-time: ISO-8601 with milliseconds and an offset (naive = UTC)."""
-    if isinstance(value, str):
-        return value
-    if not isinstance(value, datetime):
-        raise TypeError("expected a datetime or an ISO-8601 string")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.isoformat(timespec="milliseconds")
-
-
-def _redact(text, secrets=()):
-    """``text`` with the given secrets and anything shaped like a token, JWT or blob masked."""
-    if not isinstance(text, str):
-        text = str(text)
-    for secret in secrets:
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, "[redacted]")
-    for pattern, replacement in _REDACTIONS:
-        text = pattern.sub(replacement, text)
-    return text
-
-
-def _reference_path(reference_number):
-    """Quote a reference number for a URL path, refusing anything that is not one.
-
-    The check keeps a pasted KSeF token (or any other secret passed by mistake) out of the URL,
-    and therefore out of access logs and of this module's log lines.
-    """
-    if not isinstance(reference_number, str) or not _REFERENCE_RE.fullmatch(reference_number):
-        raise ValueError(
-            "not a KSeF reference number (36 characters like 20251010-EC-1DCE3E3000-12ECB5B36E-45)"
-        )
-    return quote(reference_number, safe="")
-
-
 def _check_timeout(timeout):
     """Refuse a timeout that would let a call hang: ``None``, or a non-positive part."""
     parts = timeout if isinstance(timeout, tuple) else (timeout,)
@@ -190,324 +93,6 @@ def _check_timeout(timeout):
         isinstance(p, int | float) and not isinstance(p, bool) and p > 0 for p in parts
     ):
         raise ValueError("a KSeF client needs a positive timeout or (connect, read) pair")
-
-
-def _to_json(value, what):
-    """JSON of a ``ContextIdentifier`` / ``Identifier`` / ``AuthorizationPolicy`` or a dict."""
-    if isinstance(value, dict):
-        return dict(value)
-    to_json = getattr(value, "to_json", None)
-    if callable(to_json):
-        return to_json()
-    raise TypeError(f"{what} must be a dict or an object with to_json()")
-
-
-def _parse_retry_after(value):
-    """Seconds from a ``Retry-After`` header (integer per the spec; HTTP-date tolerated)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return int(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
-    return max(0, math.ceil((when - datetime.now(timezone.utc)).total_seconds()))
-
-
-# --- reading answers --------------------------------------------------------------------------
-
-
-def _bad_body(where, problem):
-    return KsefServerError(
-        "KSeF answered with an unexpected body",
-        code="bad_response",
-        details=[f"{where}: {problem}"],
-    )
-
-
-def _is_kind(value, kind):
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    return isinstance(value, kind)
-
-
-class _Reader:
-    """Typed, fail-closed access to one decoded JSON object of a KSeF answer.
-
-    Every miss raises :class:`KsefServerError` naming the field (never its value).
-    """
-
-    __slots__ = ("_data", "_where")
-
-    def __init__(self, data, where):
-        if not isinstance(data, dict):
-            raise _bad_body(where, "expected a JSON object")
-        self._data = data
-        self._where = where
-
-    def get(self, key, kind=str, *, required=True, default=None):
-        value = self._data.get(key)
-        if value is None:
-            if required:
-                raise _bad_body(self._where, f"missing field {key}")
-            return default
-        if not _is_kind(value, kind):
-            raise _bad_body(self._where, f"field {key} has the wrong type")
-        return value
-
-    def obj(self, key, *, required=True):
-        value = self.get(key, dict, required=required)
-        return None if value is None else _Reader(value, f"{self._where}.{key}")
-
-    def objects(self, key, *, required=True):
-        values = self.get(key, list, required=required, default=[])
-        return [_Reader(v, f"{self._where}.{key}[{i}]") for i, v in enumerate(values)]
-
-    def strings(self, key, *, required=False):
-        values = self.get(key, list, required=required, default=[])
-        if not all(isinstance(v, str) for v in values):
-            raise _bad_body(self._where, f"field {key} is not a list of strings")
-        return tuple(values)
-
-    @property
-    def where(self):
-        return self._where
-
-    def when(self, key, *, required=True):
-        value = self.get(key, str, required=required)
-        try:
-            return parse_datetime(value)
-        except ValueError:
-            raise _bad_body(self._where, f"field {key} is not a date-time") from None
-
-
-def _challenge(r):
-    timestamp = r.when("timestamp")
-    timestamp_ms = r.get("timestampMs", int, required=False)
-    if timestamp_ms is None:  # absent before RC6.1; the same instant in milliseconds
-        timestamp_ms = round(timestamp.timestamp() * 1000)
-    return Challenge(
-        challenge=r.get("challenge"),
-        timestamp=timestamp,
-        timestamp_ms=timestamp_ms,
-        client_ip=r.get("clientIp", required=False),
-    )
-
-
-def _public_key_certificate(r):
-    try:
-        der = base64.b64decode(r.get("certificate"), validate=True)
-    except (binascii.Error, ValueError):
-        raise _bad_body(r.where, "field certificate is not base64") from None
-    return PublicKeyCertificate(
-        certificate_der=der,
-        valid_from=r.when("validFrom"),
-        valid_to=r.when("validTo"),
-        usage=r.strings("usage", required=True),
-        certificate_id=r.get("certificateId", required=False),
-        public_key_id=r.get("publicKeyId", required=False),
-    )
-
-
-def _auth_init(r):
-    token = r.obj("authenticationToken")
-    return AuthInit(
-        reference_number=r.get("referenceNumber"),
-        authentication_token=token.get("token"),
-        valid_until=token.when("validUntil", required=False),
-    )
-
-
-def _method_category(r):
-    info = r.obj("authenticationMethodInfo", required=False)
-    return info.get("category", required=False) if info else None
-
-
-def _auth_status(r):
-    status = r.obj("status")
-    return AuthStatus(
-        code=status.get("code", int),
-        description=status.get("description", required=False),
-        details=status.strings("details"),
-        start_date=r.when("startDate", required=False),
-        authentication_method=r.get("authenticationMethod", required=False),
-        is_token_redeemed=r.get("isTokenRedeemed", bool, required=False),
-        refresh_token_valid_until=r.when("refreshTokenValidUntil", required=False),
-        authentication_method_category=_method_category(r),
-        last_token_refresh_date=r.when("lastTokenRefreshDate", required=False),
-    )
-
-
-def _auth_session(r):
-    status = r.obj("status", required=False)
-    return AuthSessionInfo(
-        reference_number=r.get("referenceNumber"),
-        is_current=r.get("isCurrent", bool, required=False, default=False),
-        start_date=r.when("startDate", required=False),
-        authentication_method=r.get("authenticationMethod", required=False),
-        status_code=status.get("code", int) if status else None,
-        is_token_redeemed=r.get("isTokenRedeemed", bool, required=False),
-        last_token_refresh_date=r.when("lastTokenRefreshDate", required=False),
-        refresh_token_valid_until=r.when("refreshTokenValidUntil", required=False),
-        authentication_method_category=_method_category(r),
-        status_description=status.get("description", required=False) if status else None,
-    )
-
-
-def _token_pair(r, key):
-    token = r.obj(key)
-    return token.get("token"), token.when("validUntil", required=False)
-
-
-def _identifier(r, key):
-    ident = r.obj(key, required=False)
-    return Identifier(type=ident.get("type"), value=ident.get("value")) if ident else None
-
-
-def _token_info(r):
-    return TokenInfo(
-        reference_number=r.get("referenceNumber"),
-        status=r.get("status"),
-        description=r.get("description", required=False, default=""),
-        requested_permissions=r.strings("requestedPermissions"),
-        author_identifier=_identifier(r, "authorIdentifier"),
-        context_identifier=_identifier(r, "contextIdentifier"),
-        date_created=r.when("dateCreated", required=False),
-        last_use_date=r.when("lastUseDate", required=False),
-        status_details=r.strings("statusDetails"),
-    )
-
-
-# --- reading errors ---------------------------------------------------------------------------
-
-
-def _error_triple(code, description, details, secrets):
-    if isinstance(code, str) and code.isdigit():
-        code = int(code)
-    elif not _is_kind(code, int) and not isinstance(code, str):
-        code = None
-    description = _redact(description, secrets) if description is not None else None
-    if isinstance(details, str):
-        details = [details]
-    if not isinstance(details, list):
-        details = []
-    return (code, description, tuple(_redact(d, secrets) for d in details if d is not None))
-
-
-def _api_errors(body, secrets=()):
-    """Every ``(code, description, details)`` of an error body, whatever its format.
-
-    Reads the legacy ``exception.exceptionDetailList``, Problem Details ``errors`` (a list of
-    ``{code, description, details}``; a validation dict ``{field: [messages]}`` is tolerated)
-    and the legacy 429 ``status`` object.
-    """
-    if not isinstance(body, dict):
-        return []
-    triples = []
-    legacy = body.get("exception")
-    if isinstance(legacy, dict) and isinstance(legacy.get("exceptionDetailList"), list):
-        for item in legacy["exceptionDetailList"]:
-            if isinstance(item, dict):
-                triples.append(
-                    _error_triple(
-                        item.get("exceptionCode"),
-                        item.get("exceptionDescription"),
-                        item.get("details"),
-                        secrets,
-                    )
-                )
-    problems = body.get("errors")
-    if isinstance(problems, list):
-        for item in problems:
-            if isinstance(item, dict):
-                triples.append(
-                    _error_triple(
-                        item.get("code"), item.get("description"), item.get("details"), secrets
-                    )
-                )
-    elif isinstance(problems, dict):
-        for field, messages in problems.items():
-            triples.append(_error_triple(None, field, messages, secrets))
-    status = body.get("status")
-    if isinstance(status, dict):
-        triples.append(
-            _error_triple(
-                status.get("code"), status.get("description"), status.get("details"), secrets
-            )
-        )
-    return triples
-
-
-def _problem_text(body, errors, secrets):
-    """The most useful one-line explanation KSeF gave, redacted."""
-    for _code, description, _details in errors:
-        if description:
-            return description
-    if isinstance(body, dict):
-        for key in ("detail", "title"):
-            if isinstance(body.get(key), str) and body[key]:
-                return _redact(body[key], secrets)
-    return None
-
-
-def _decode_json(response):
-    """The decoded JSON of a response, or ``None`` when the body is empty or not JSON."""
-    if not response.content:
-        return None
-    try:
-        return json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        return None
-
-
-def _error_for(response, method, path, secrets):
-    """The :mod:`.errors` exception for a non-2xx answer, with its ``method`` and ``path``."""
-    exc = _error_of(response, method, path, secrets)
-    exc.method, exc.path = method, path
-    return exc
-
-
-def _error_of(response, method, path, secrets):
-    status = response.status_code
-    body = _decode_json(response)
-    errors = _api_errors(body, secrets)
-    text = _problem_text(body, errors, secrets)
-    legacy = body.get("exception") if isinstance(body, dict) else None
-    reference = legacy.get("referenceNumber") if isinstance(legacy, dict) else None
-    reference = reference if isinstance(reference, str) else None
-    if status >= 500 or status < 400:
-        message = f"KSeF failed on {method} {path} (HTTP {status})"
-        details = [d for e in errors for d in e[2]] or ([text] if text else [])
-        code = errors[0][0] if errors else None
-        return KsefServerError(
-            message, code=code, http_status=status, details=details, reference_number=reference
-        )
-    message = f"KSeF refused {method} {path} (HTTP {status})"
-    if text:
-        message = f"{message}: {text}"
-    common = {"errors": errors, "http_status": status, "reference_number": reference}
-    if status == 403:
-        body = body if isinstance(body, dict) else {}
-        reason = body.get("reasonCode")
-        security = body.get("security")
-        return KsefForbidden(
-            message,
-            reason_code=reason if isinstance(reason, str) else None,
-            security=security if isinstance(security, dict) else None,
-            code=reason if isinstance(reason, str) and not errors else None,
-            **common,
-        )
-    if status == 429:
-        retry_after = _parse_retry_after(response.headers.get("Retry-After"))
-        return KsefRateLimited(message, retry_after=retry_after, **common)
-    cls = {400: KsefBadRequest, 401: KsefUnauthorized, 404: KsefNotFound, 410: KsefGone}
-    return cls.get(status, KsefApiError)(message, **common)
 
 
 def _encode_body(json_body, xml_body):
@@ -532,7 +117,7 @@ def _log_response(method, path, response, started, ok):
 # --- the client -------------------------------------------------------------------------------
 
 
-class KsefClient:
+class KsefClient(KsefAuthFlows):
     """Client of the KSeF API 2.0 for one environment.
 
     :param base_url_or_env: ``'test'``, ``'demo'``, ``'prod'`` or an explicit base URL ending
@@ -663,198 +248,6 @@ class KsefClient:
 
     def _call_object(self, method, path, where, **kw):
         return _Reader(self._call(method, path, where, **kw), where)
-
-    # --- public endpoints ---------------------------------------------------------------
-
-    def get_challenge(self):
-        """``POST /auth/challenge``: a fresh challenge (valid 10 minutes, single use).
-
-        :returns: :class:`Challenge` with ``timestamp_ms`` for token encryption
-        :raises KsefError: transport, API or unexpected-body errors
-        """
-        return _challenge(self._call_object("POST", "/auth/challenge", "challenge"))
-
-    def get_public_key_certificates(self, *, refresh=False):
-        """``GET /security/public-key-certificates``: MF encryption certificates.
-
-        The list is cached on the client instance; pass ``refresh=True`` to fetch it again
-        (KSeF answered 21470, or a long-lived client wants fresh keys).
-
-        :returns: list of :class:`PublicKeyCertificate`
-        :raises KsefError: transport, API or unexpected-body errors
-        """
-        with self._certificates_lock:
-            if self._certificates is None or refresh:
-                data = self._call("GET", "/security/public-key-certificates", "certificates")
-                if not isinstance(data, list):
-                    raise _bad_body("certificates", "expected a JSON array")
-                self._certificates = [
-                    _public_key_certificate(_Reader(item, f"certificates[{i}]"))
-                    for i, item in enumerate(data)
-                ]
-            return list(self._certificates)
-
-    # --- authentication -----------------------------------------------------------------
-
-    def submit_xades_signature(self, signed_xml, *, verify_certificate_chain=None):
-        """``POST /auth/xades-signature``: start authenticating with a signed AuthTokenRequest.
-
-        :param signed_xml: the XAdES-signed ``AuthTokenRequest`` (bytes; str is UTF-8 encoded)
-        :param verify_certificate_chain: ``True``/``False`` sends ``verifyCertificateChain``
-            (forces OCSP/CRL checks on TEST); ``None`` leaves KSeF's default
-        :returns: :class:`AuthInit` (reference number and operation token)
-        :raises KsefBadRequest: e.g. 21111 bad challenge, 21115 certificate, 9105 signature
-        :raises KsefError: other transport, API or unexpected-body errors
-        """
-        if isinstance(signed_xml, str):
-            signed_xml = signed_xml.encode("utf-8")
-        params = None
-        if verify_certificate_chain is not None:
-            params = {"verifyCertificateChain": "true" if verify_certificate_chain else "false"}
-        return _auth_init(
-            self._call_object(
-                "POST", "/auth/xades-signature", "auth-init", xml_body=signed_xml, params=params
-            )
-        )
-
-    def submit_ksef_token(self, challenge, context, token, *, authorization_policy=None):
-        """``POST /auth/ksef-token``: start authenticating with a KSeF token.
-
-        Encrypts ``token|challenge.timestamp_ms`` (RSA-OAEP SHA-256) with the current
-        ``KsefTokenEncryption`` certificate and sends its ``publicKeyId``. If KSeF answers 400
-        21470 (key unknown or withdrawn) the certificates are fetched again and the call is
-        repeated once, with the same challenge.
-
-        :param challenge: the :class:`Challenge` from :meth:`get_challenge`
-        :param context: the context (``ContextIdentifier``, ``Identifier`` or ``{type, value}``)
-        :param token: the full KSeF token string (``ref|context|secret``)
-        :param authorization_policy: optional ``AuthorizationPolicy`` (or its JSON dict)
-        :returns: :class:`AuthInit`
-        :raises KsefBadRequest: e.g. 21111 bad challenge, 21405 validation
-        :raises KsefCryptoError: no usable encryption certificate
-        :raises KsefError: other transport, API or unexpected-body errors
-        """
-        try:
-            return self._submit_ksef_token_once(
-                challenge, context, token, authorization_policy, refresh=False
-            )
-        except KsefBadRequest as exc:
-            if UNKNOWN_PUBLIC_KEY not in exc.codes:
-                raise
-            _logger.info("KSeF refused the token encryption key (21470); refetching certificates")
-        return self._submit_ksef_token_once(
-            challenge, context, token, authorization_policy, refresh=True
-        )
-
-    def _submit_ksef_token_once(self, challenge, context, token, authorization_policy, *, refresh):
-        from . import crypto
-
-        certificates = self.get_public_key_certificates(refresh=refresh)
-        certificate = crypto.select_token_encryption_certificate(certificates)
-        encrypted = crypto.encrypt_ksef_token(token, challenge.timestamp_ms, certificate)
-        body = {
-            "challenge": challenge.challenge,
-            "contextIdentifier": _to_json(context, "context"),
-            "encryptedToken": encrypted,
-        }
-        if certificate.public_key_id:
-            body["publicKeyId"] = certificate.public_key_id
-        if authorization_policy:
-            body["authorizationPolicy"] = _to_json(authorization_policy, "authorization_policy")
-        return _auth_init(
-            self._call_object(
-                "POST", "/auth/ksef-token", "auth-init", json_body=body, secrets=(token, encrypted)
-            )
-        )
-
-    def get_auth_status(self, reference_number, authentication_token):
-        """``GET /auth/{referenceNumber}``: the status of an authentication operation.
-
-        :param reference_number: the ``…-AU-…`` number from :class:`AuthInit`
-        :param authentication_token: the operation token from :class:`AuthInit`
-        :returns: :class:`AuthStatus` (``code`` 100 in progress, 200 done, else failed)
-        :raises KsefGone: the status is past its 7-day retention
-        :raises KsefError: other transport, API or unexpected-body errors
-        """
-        path = f"/auth/{_reference_path(reference_number)}"
-        return _auth_status(
-            self._call_object("GET", path, "auth-status", bearer=authentication_token)
-        )
-
-    def redeem_token(self, authentication_token):
-        """``POST /auth/token/redeem``: exchange a finished operation for access/refresh tokens.
-
-        Works once per authentication; a second call is refused with 21301.
-
-        :param authentication_token: the operation token from :class:`AuthInit`
-        :returns: :class:`AuthTokens` (``reference_number`` is ``None`` here)
-        :raises KsefBadRequest: 21301 already redeemed / not allowed, 21304 not found
-        :raises KsefError: other transport, API or unexpected-body errors
-        """
-        r = self._call_object("POST", "/auth/token/redeem", "redeem", bearer=authentication_token)
-        access, access_until = _token_pair(r, "accessToken")
-        refresh, refresh_until = _token_pair(r, "refreshToken")
-        return AuthTokens(
-            access_token=access,
-            access_valid_until=access_until,
-            refresh_token=refresh,
-            refresh_valid_until=refresh_until,
-        )
-
-    def refresh_access_token(self, refresh_token):
-        """``POST /auth/token/refresh``: a new access token for an authentication session.
-
-        :param refresh_token: the session's refresh token
-        :returns: :class:`AccessToken`
-        :raises KsefBadRequest: 21301 (session or the KSeF token behind it revoked), 21304
-        :raises KsefError: other transport, API or unexpected-body errors
-        """
-        r = self._call_object("POST", "/auth/token/refresh", "refresh", bearer=refresh_token)
-        token, valid_until = _token_pair(r, "accessToken")
-        return AccessToken(token=token, valid_until=valid_until)
-
-    def list_auth_sessions(self, access_token, *, page_size=None, continuation_token=None):
-        """``GET /auth/sessions``: one page of the context's active authentication sessions.
-
-        :param access_token: an access token
-        :param page_size: 10-100 (KSeF's default 10 when ``None``)
-        :param continuation_token: the previous page's token; ``None`` for the first page
-        :returns: ``(list of AuthSessionInfo, next continuation token or None)``
-        :raises KsefBadRequest: 21418 bad continuation token
-        :raises KsefError: other transport, API or unexpected-body errors
-        """
-        params = {"pageSize": page_size} if page_size is not None else None
-        headers = {"x-continuation-token": continuation_token} if continuation_token else None
-        r = self._call_object(
-            "GET",
-            "/auth/sessions",
-            "auth-sessions",
-            bearer=access_token,
-            params=params,
-            headers=headers,
-        )
-        items = [_auth_session(item) for item in r.objects("items")]
-        return items, r.get("continuationToken", required=False) or None
-
-    def revoke_current_session(self, token):
-        """``DELETE /auth/sessions/current``: end the session the token belongs to.
-
-        Its refresh token stops working; issued access tokens live until they expire.
-
-        :param token: the session's access token or refresh token
-        :raises KsefError: transport or API errors
-        """
-        self._request("DELETE", "/auth/sessions/current", bearer=token)
-
-    def revoke_auth_session(self, access_token, reference_number):
-        """``DELETE /auth/sessions/{referenceNumber}``: end another session of the context.
-
-        :param access_token: an access token
-        :param reference_number: the session's ``…-AU-…`` number (from :meth:`list_auth_sessions`)
-        :raises KsefError: transport or API errors
-        """
-        path = f"/auth/sessions/{_reference_path(reference_number)}"
-        self._request("DELETE", path, bearer=access_token)
 
     # --- KSeF tokens --------------------------------------------------------------------
 
@@ -1181,201 +574,8 @@ class KsefClient:
             raise _bad_body("invoice-metadata", "field invoices is not a list of objects")
         return invoices, r.get("hasMore", bool), r.get("isTruncated", bool)
 
-    # --- high level flows ---------------------------------------------------------------
 
-    def authenticate_with_ksef_token(
-        self,
-        token,
-        *,
-        context=None,
-        authorization_policy=None,
-        poll_interval=1.0,
-        poll_timeout=120.0,
-        sleep=time.sleep,
-    ):
-        """Full KSeF-token authentication: challenge, submit, poll the status, redeem.
-
-        :param token: the full KSeF token string as pasted (whitespace is trimmed), or a
-            ``tokens.ParsedToken``
-        :param context: the context to act in; default the token's own context
-        :param authorization_policy: optional ``AuthorizationPolicy`` (IP restrictions)
-        :param poll_interval: seconds between status polls
-        :param poll_timeout: seconds to wait for status 200 at most
-        :param sleep: the sleep function (tests pass a fake)
-        :returns: :class:`AuthTokens` with ``reference_number`` of the operation
-        :raises KsefTokenFormatError: the string is not a KSeF 2.0 token
-        :raises KsefAuthFailed: the operation ended with a status other than 200 (450: the
-            token is revoked, inactive, invalid or for another context)
-        :raises KsefAuthTimeout: still in progress after ``poll_timeout``
-        :raises KsefError: transport, API or unexpected-body errors
-        """
-        from . import tokens
-
-        # KSeF issued the token: only its shape matters here (the official example even has
-        # an InternalId whose check digit is wrong); strict checks belong to the import UI.
-        if isinstance(token, tokens.ParsedToken):
-            parsed = token
-        else:
-            parsed = tokens.parse_token(token, verify_checksums=False)
-        if context is None:
-            context = parsed.context
-        challenge = self.get_challenge()
-        init = self.submit_ksef_token(
-            challenge, context, parsed.token, authorization_policy=authorization_policy
-        )
-        return self._finish_authentication(init, poll_interval, poll_timeout, sleep)
-
-    def prepare_auth_request(
-        self, context, *, subject_identifier_type="certificateSubject", authorization_policy=None
-    ):
-        """Fetch a challenge and build the unsigned ``AuthTokenRequest`` for signing elsewhere.
-
-        :param context: the context to authenticate into
-        :param subject_identifier_type: ``certificateSubject`` or ``certificateFingerprint``
-        :param authorization_policy: optional ``AuthorizationPolicy``
-        :returns: ``(Challenge, unsigned XML bytes)``; sign it within 10 minutes and pass it to
-            :meth:`authenticate_with_xades`
-        :raises KsefError: transport, API or unexpected-body errors; XML building errors
-        """
-        from . import xades
-
-        challenge = self.get_challenge()
-        xml = xades.build_auth_token_request(
-            challenge.challenge,
-            context,
-            subject_identifier_type=subject_identifier_type,
-            authorization_policy=authorization_policy,
-        )
-        return challenge, xml
-
-    def authenticate_with_xades(
-        self,
-        signed_xml,
-        *,
-        verify_certificate_chain=None,
-        poll_interval=1.0,
-        poll_timeout=120.0,
-        sleep=time.sleep,
-    ):
-        """Finish a XAdES authentication: submit the signed request, poll, redeem.
-
-        :param signed_xml: the signed ``AuthTokenRequest``
-        :param verify_certificate_chain: see :meth:`submit_xades_signature`
-        :param poll_interval: seconds between status polls
-        :param poll_timeout: seconds to wait for status 200 at most
-        :param sleep: the sleep function
-        :returns: :class:`AuthTokens`
-        :raises KsefAuthFailed: the operation ended with a status other than 200 (415 no
-            permissions, 460 certificate, ...)
-        :raises KsefAuthTimeout: still in progress after ``poll_timeout``
-        :raises KsefError: transport, API or unexpected-body errors
-        """
-        init = self.submit_xades_signature(
-            signed_xml, verify_certificate_chain=verify_certificate_chain
-        )
-        return self._finish_authentication(init, poll_interval, poll_timeout, sleep)
-
-    def authenticate_with_certificate(
-        self,
-        context,
-        private_key,
-        certificate,
-        *,
-        subject_identifier_type="certificateSubject",
-        authorization_policy=None,
-        verify_certificate_chain=None,
-        poll_interval=1.0,
-        poll_timeout=120.0,
-        sleep=time.sleep,
-    ):
-        """Authenticate with a certificate and its private key (XAdES signed locally).
-
-        :param context: the context to authenticate into
-        :param private_key: the ``cryptography`` private key (RSA >= 2048 or EC P-256)
-        :param certificate: its ``cryptography`` X.509 certificate
-        :param subject_identifier_type: ``certificateSubject`` or ``certificateFingerprint``
-        :param authorization_policy: optional ``AuthorizationPolicy``
-        :returns: :class:`AuthTokens`
-        :raises: as :meth:`prepare_auth_request` and :meth:`authenticate_with_xades`
-        """
-        from . import xades
-
-        _challenge_, xml = self.prepare_auth_request(
-            context,
-            subject_identifier_type=subject_identifier_type,
-            authorization_policy=authorization_policy,
-        )
-        signed = xades.sign_auth_token_request(xml, private_key, certificate)
-        return self.authenticate_with_xades(
-            signed,
-            verify_certificate_chain=verify_certificate_chain,
-            poll_interval=poll_interval,
-            poll_timeout=poll_timeout,
-            sleep=sleep,
-        )
-
-    def wait_for_authentication(self, init, *, poll_interval=1.0, timeout=120.0, sleep=time.sleep):
-        """Poll :meth:`get_auth_status` until the operation leaves status 100.
-
-        :param init: the :class:`AuthInit` of the operation
-        :returns: the final :class:`AuthStatus` (code 200)
-        :raises KsefAuthFailed: any final status other than 200
-        :raises KsefAuthTimeout: still 100 after ``timeout``
-        :raises KsefError: as :meth:`get_auth_status`
-        """
-        reference = init.reference_number
-
-        def check():
-            status = self.get_auth_status(reference, init.authentication_token)
-            if status.code == AUTH_IN_PROGRESS:
-                return None
-            if status.code == AUTH_SUCCEEDED:
-                return status
-            text = f": {status.description}" if status.description else ""
-            raise KsefAuthFailed(
-                f"KSeF authentication {reference} ended with status {status.code}{text}",
-                status_code=status.code,
-                description=status.description,
-                details=status.details,
-                reference_number=reference,
-            )
-
-        status = _poll_until(check, interval=poll_interval, timeout=timeout, sleep=sleep)
-        if status is None:
-            raise KsefAuthTimeout(
-                f"KSeF authentication {reference} still in progress after {timeout:g} s",
-                code="auth_timeout",
-                reference_number=reference,
-            )
-        return status
-
-    def _finish_authentication(self, init, poll_interval, poll_timeout, sleep):
-        self.wait_for_authentication(
-            init, poll_interval=poll_interval, timeout=poll_timeout, sleep=sleep
-        )
-        tokens = self.redeem_token(init.authentication_token)
-        return dataclasses.replace(tokens, reference_number=init.reference_number)
-
-
-# --- polling and filtering helpers ------------------------------------------------------------
-
-
-def _poll_until(check, *, interval, timeout, sleep):
-    """Call ``check()`` until it returns something other than ``None``.
-
-    :returns: that value, or ``None`` once ``timeout`` seconds have passed by the monotonic
-        clock or by the sum of the sleeps (whichever comes first)
-    """
-    deadline = time.monotonic() + timeout
-    waited = 0.0
-    while True:
-        result = check()
-        if result is not None:
-            return result
-        if waited >= timeout or time.monotonic() >= deadline:
-            return None
-        sleep(interval)
-        waited += interval
+# --- filtering helpers -----------------------------------------------------------------------
 
 
 def _unreachable(status, wanted):
