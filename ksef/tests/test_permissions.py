@@ -46,15 +46,12 @@ def test_token_permission_order_and_presets():
     assert len(set(TOKEN_PERMISSIONS)) == 8
     assert TOKEN_TYPE_PERMISSIONS["W"] == ("InvoiceWrite",)
     assert TOKEN_TYPE_PERMISSIONS["P"] == ("InvoiceRead",)
-    assert TOKEN_TYPE_PERMISSIONS["A"] == (
-        "InvoiceRead",
-        "InvoiceWrite",
-        "CredentialsRead",
-        "CredentialsManage",
-        "SubunitManage",
-        "Introspection",
-        "CollectiveIdentifierManage",
-    )
+    # A is what a NIP owner holds: the simulator models the owner on its own (its default
+    # owner_permissions), so the two definitions are checked against each other
+    from ksef.simulator.config import SimulatorConfig
+
+    assert TOKEN_TYPE_PERMISSIONS["A"] == SimulatorConfig().owner_permissions
+    assert "EnforcementOperations" not in TOKEN_TYPE_PERMISSIONS["A"]
 
 
 def test_type_a_permissions_intersects_in_order():
