@@ -189,6 +189,15 @@ def _system_warning(requested):
     return folded or None
 
 
+def _permission_list(permissions, known, what):
+    """``permissions`` (one name or several) as a list, refusing a name not in ``known``."""
+    permissions = [permissions] if isinstance(permissions, str) else list(permissions)
+    for permission in permissions:
+        if permission not in known:
+            raise ValueError(f"unknown {what} {permission!r}")
+    return permissions
+
+
 class KsefSimulator:
     """A KSeF 2.0 (Test environment) simulator; a WSGI callable.
 
@@ -433,10 +442,7 @@ class KsefSimulator:
     def grant(self, context, subject, permissions, description="Uprawnienie nadane w symulatorze"):
         """Give ``subject`` permissions in ``context`` (as an owner's grant would)."""
         context, subject = self._context(context), as_subject(subject)
-        permissions = [permissions] if isinstance(permissions, str) else list(permissions)
-        for permission in permissions:
-            if permission not in PERSON_PERMISSIONS:
-                raise ValueError(f"unknown permission {permission!r}")
+        permissions = _permission_list(permissions, PERSON_PERMISSIONS, "permission")
         with self._lock:
             for permission in permissions:
                 self.state.add_grant(context, subject, permission, description, self.clock.now())
@@ -472,10 +478,7 @@ class KsefSimulator:
         context, author = self._context(context), as_subject(author)
         if context[0] not in ("Nip", "InternalId"):
             raise ValueError("tokens exist only in Nip and InternalId contexts")
-        permissions = [permissions] if isinstance(permissions, str) else list(permissions)
-        for permission in permissions:
-            if permission not in TOKEN_PERMISSIONS:
-                raise ValueError(f"unknown token permission {permission!r}")
+        permissions = _permission_list(permissions, TOKEN_PERMISSIONS, "token permission")
         if status not in TOKEN_STATUSES:
             raise ValueError(f"unknown token status {status!r}")
         if not isinstance(description, str) or not 5 <= len(description) <= 256:

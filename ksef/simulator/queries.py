@@ -45,19 +45,66 @@ MAX_QUERY_DAYS = 92  # "at most 3 months"
 MAX_RESULTS = 10_000
 
 
+# --- shared request parts ---------------------------------------------------------------------
+
+
+def _page_args(req, max_size=100):
+    """``(pageOffset, pageSize)`` of a query: offset from 0, size 10 to ``max_size``."""
+    return req.int_arg("pageOffset", 0, 0, 1_000_000), req.int_arg("pageSize", 10, 10, max_size)
+
+
+def _page(items, page_offset, page_size, key="permissions"):
+    first = page_offset * page_size
+    page = items[first : first + page_size]
+    return Response(200, {key: page, "hasMore": len(items) > first + page_size})
+
+
+def _paged(req, items, key="permissions"):
+    return _page(items, *_page_args(req), key=key)
+
+
+def _permission_state(body):
+    """The optional ``permissionState`` filter of a permission query."""
+    state_filter = body.get("permissionState")
+    if state_filter is not None and state_filter not in ("Active", "Inactive"):
+        raise errors.validation("Nieprawidłowa wartość pola permissionState.")
+    return state_filter
+
+
+def _grant_subject(body):
+    """The ``subjectIdentifier`` of a grant request as a subject (fingerprints upper-cased)."""
+    subject_json = require_obj(body, "subjectIdentifier")
+    stype = require_str(subject_json, "type", where="subjectIdentifier.")
+    svalue = require_str(subject_json, "value", min_len=10, max_len=64, where="subjectIdentifier.")
+    if stype not in SUBJECT_TYPES:
+        raise errors.validation("Nieprawidłowy typ identyfikatora podmiotu.")
+    if stype == "Nip" and not nip_valid(svalue):
+        raise errors.validation("Nieprawidłowy NIP.")
+    return as_subject((stype, svalue.upper() if stype == "Fingerprint" else svalue))
+
+
+def _require_subject_details(body):
+    details = require_obj(body, "subjectDetails")
+    require_str(details, "subjectDetailsType", where="subjectDetails.")
+
+
+def _permission_operation_started(sim, now):
+    """202 with a new permission operation (``GET /permissions/operations/{ref}``: done)."""
+    reference = new_reference("EG", now)
+    sim.state.permission_operations[reference] = now
+    return Response(202, {"referenceNumber": reference})
+
+
 # --- permissions ------------------------------------------------------------------------------
 
 
 def personal_grants(sim, req):
     """The caller's own permissions in the current context (for a token session: what the
     session may use, i.e. the token's permissions the author still holds)."""
-    page_offset = req.int_arg("pageOffset", 0, 0, 1_000_000)
-    page_size = req.int_arg("pageSize", 10, 10, 100)
+    page_offset, page_size = _page_args(req)
     body = req.json(required=False)
     types = require_enum_list(body, "permissionTypes", PERSONAL_SCOPES, required=False)
-    state_filter = body.get("permissionState")
-    if state_filter is not None and state_filter not in ("Active", "Inactive"):
-        raise errors.validation("Nieprawidłowa wartość pola permissionState.")
+    state_filter = _permission_state(body)
     ctx_filter = require_obj(body, "contextIdentifier", required=False)
     if ctx_filter is not None:
         require_str(ctx_filter, "type", where="contextIdentifier.")
@@ -112,34 +159,21 @@ def personal_grants(sim, req):
         items = []
     if target is not None:
         items = []  # no indirect permissions in the simulator
-    page = items[page_offset * page_size : (page_offset + 1) * page_size]
-    return Response(
-        200, {"permissions": page, "hasMore": len(items) > (page_offset + 1) * page_size}
-    )
+    return _page(items, page_offset, page_size)
 
 
 def grant_persons(sim, req):
     body = req.json()
-    subject_json = require_obj(body, "subjectIdentifier")
-    stype = require_str(subject_json, "type", where="subjectIdentifier.")
-    svalue = require_str(subject_json, "value", min_len=10, max_len=64, where="subjectIdentifier.")
-    if stype not in SUBJECT_TYPES:
-        raise errors.validation("Nieprawidłowy typ identyfikatora podmiotu.")
-    if stype == "Nip" and not nip_valid(svalue):
-        raise errors.validation("Nieprawidłowy NIP.")
+    subject = _grant_subject(body)
     permissions = require_enum_list(body, "permissions", GRANTABLE)
     if not permissions:
         raise errors.validation("Pole permissions musi zawierać co najmniej jedno uprawnienie.")
     description = require_str(body, "description", min_len=5, max_len=256)
-    details = require_obj(body, "subjectDetails")
-    require_str(details, "subjectDetailsType", where="subjectDetails.")
-    subject = as_subject((stype, svalue.upper() if stype == "Fingerprint" else svalue))
+    _require_subject_details(body)
     now = sim.clock.now()
     for permission in permissions:
         sim.state.add_grant(req.principal.context, subject, permission, description, now)
-    reference = new_reference("EG", now)
-    sim.state.permission_operations[reference] = now
-    return Response(202, {"referenceNumber": reference})
+    return _permission_operation_started(sim, now)
 
 
 def permission_operation(sim, req):
@@ -163,10 +197,7 @@ def revoke_common_grant(sim, req):
     if grant is None:
         raise errors.validation(f"Uprawnienie o identyfikatorze {permission_id} nie istnieje.")
     sim.state.grants.remove(grant)
-    now = sim.clock.now()
-    reference = new_reference("EG", now)
-    sim.state.permission_operations[reference] = now
-    return Response(202, {"referenceNumber": reference})
+    return _permission_operation_started(sim, sim.clock.now())
 
 
 def grant_subunit(sim, req):
@@ -178,13 +209,7 @@ def grant_subunit(sim, req):
     LocalGovernmentUnit / VatGroupUnit roles, so a ``Nip`` subunit is refused with 21405.
     """
     body = req.json()
-    subject_json = require_obj(body, "subjectIdentifier")
-    stype = require_str(subject_json, "type", where="subjectIdentifier.")
-    svalue = require_str(subject_json, "value", min_len=10, max_len=64, where="subjectIdentifier.")
-    if stype not in SUBJECT_TYPES:
-        raise errors.validation("Nieprawidłowy typ identyfikatora podmiotu.")
-    if stype == "Nip" and not nip_valid(svalue):
-        raise errors.validation("Nieprawidłowy NIP.")
+    subject = _grant_subject(body)
     ctx_json = require_obj(body, "contextIdentifier")
     ctype = require_str(ctx_json, "type", where="contextIdentifier.")
     cvalue = require_str(ctx_json, "value", min_len=10, max_len=16, where="contextIdentifier.")
@@ -193,8 +218,7 @@ def grant_subunit(sim, req):
     require_str(body, "description", min_len=5, max_len=256)
     if body.get("subunitName") is not None:
         require_str(body, "subunitName", min_len=5, max_len=256)
-    details = require_obj(body, "subjectDetails")
-    require_str(details, "subjectDetailsType", where="subjectDetails.")
+    _require_subject_details(body)
     current = req.principal.context
     own_nip = context_nip(current)
     if ctype == "Nip":
@@ -208,21 +232,11 @@ def grant_subunit(sim, req):
         raise errors.validation(
             "Identyfikator wewnętrzny musi należeć do podmiotu bieżącego kontekstu."
         )
-    subject = as_subject((stype, svalue.upper() if stype == "Fingerprint" else svalue))
     now = sim.clock.now()
     sim.state.add_grant(
         ("InternalId", cvalue), subject, "CredentialsManage", body["description"], now
     )
-    reference = new_reference("EG", now)
-    sim.state.permission_operations[reference] = now
-    return Response(202, {"referenceNumber": reference})
-
-
-def _paged(req, items, key="permissions"):
-    page_offset = req.int_arg("pageOffset", 0, 0, 1_000_000)
-    page_size = req.int_arg("pageSize", 10, 10, 100)
-    page = items[page_offset * page_size : (page_offset + 1) * page_size]
-    return Response(200, {key: page, "hasMore": len(items) > (page_offset + 1) * page_size})
+    return _permission_operation_started(sim, now)
 
 
 def _owner_json(context):
@@ -270,9 +284,7 @@ def query_person_grants(sim, req):
     if query_type not in PERSON_QUERY_TYPES:
         raise errors.validation("Nieprawidłowa wartość pola queryType.")
     types = require_enum_list(body, "permissionTypes", GRANTABLE, required=False)
-    state_filter = body.get("permissionState")
-    if state_filter is not None and state_filter not in ("Active", "Inactive"):
-        raise errors.validation("Nieprawidłowa wartość pola permissionState.")
+    state_filter = _permission_state(body)
     context = req.principal.context
     items = [
         {
@@ -488,8 +500,7 @@ def query_metadata(sim, req):
     sort_order = req.arg("sortOrder") or "Asc"
     if sort_order not in ("Asc", "Desc"):
         raise errors.validation("Nieprawidłowa wartość parametru sortOrder.")
-    page_offset = req.int_arg("pageOffset", 0, 0, 1_000_000)
-    page_size = req.int_arg("pageSize", 10, 10, 250)
+    page_offset, page_size = _page_args(req, max_size=250)
     body = req.json()
     subject_type = require_str(body, "subjectType")
     if subject_type not in ("Subject1", "Subject2", "Subject3", "SubjectAuthorized"):
