@@ -58,7 +58,6 @@ OID_ORGANIZATION_IDENTIFIER = x509.ObjectIdentifier("2.5.4.97")
 OID_SERIAL_NUMBER = NameOID.SERIAL_NUMBER
 
 TOKEN_ENCRYPTION = "KsefTokenEncryption"
-SYMMETRIC_KEY_ENCRYPTION = "SymmetricKeyEncryption"
 
 _PESEL_RE = re.compile(r"(PNOPL|PESEL).*?(\d{11})")
 _NIP_RE = re.compile(r"(TINPL|NIP).*?(\d{10})")

@@ -130,10 +130,6 @@ class MethodNotAllowed(SimError):
         return [("Allow", ", ".join(self.allowed))]
 
 
-class PayloadTooLarge(ApiError):
-    """A request body over the configured limit (answered as 400, KSeF has no 413)."""
-
-
 class TooManyRequests(SimError):
     status = 429
 

@@ -10,7 +10,6 @@ Simulator fixtures (see :mod:`ksef.simulator`):
   ``sim.advance(seconds)`` to jump past expiries;
 * ``sim_server``: a real threaded HTTP server on a free 127.0.0.1 port serving ``sim``;
   yields the :class:`~ksef.simulator.SimulatorServer` (``.base_url`` ends with ``/v2``);
-* ``sim_session``: ``(requests.Session, base_url)`` served in-process by ``sim`` (no socket);
 * ``owner_cert``: ``(private_key, certificate)`` of a self-signed person certificate with
   serialNumber ``TINPL-<test_nip>`` (owner of the ``test_nip`` context), session-scoped;
 * ``seal_cert``: the same for a company seal (organizationIdentifier ``VATPL-<test_nip>``);
@@ -88,15 +87,6 @@ def sim_server(sim):
 
     with SimulatorServer(sim) as server:
         yield server
-
-
-@pytest.fixture
-def sim_session(sim):
-    from ksef.simulator import in_process_session
-
-    session, base_url = in_process_session(sim)
-    with session:
-        yield session, base_url
 
 
 def _test_certificate(nip, kind):

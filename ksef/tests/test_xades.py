@@ -39,7 +39,6 @@ POLICY = models.AuthorizationPolicy(
     ip4_masks=("10.0.0.0/8", "0.0.0.0/0"),
 )
 DS = f"{{{DS_NS}}}"
-XADES = f"{{{XADES_NS}}}"
 NS = {"ds": DS_NS, "xades": XADES_NS}
 
 
