@@ -5,7 +5,7 @@ Needs a database with the addon installed (the script makes a throwaway one). St
 simulator over HTTP on 127.0.0.1 with KSeF Test's rate limits ON (``SimulatorConfig()``
 defaults), creates 1,000 tokens in one context with ``sim.create_token`` (the first of them,
 able to manage credentials, is also stored in Odoo), then syncs that context once through the
-Odoo sync service (``ksef.token._ksef_sync_all``, what the cron and the Sync button run).
+Odoo sync service (``ksef.token.sync._ksef_sync_all``, what the cron and the Sync button run).
 
 Reports and asserts: exactly ceil(1000 / 100) = 10 ``GET /tokens`` calls; at most 30 calls
 in any minute in the rate-limit group of ``/tokens`` (``other``: 30 per minute) and no 429;
@@ -108,7 +108,7 @@ def main():
         with registry.cursor() as cr:
             env = api.Environment(cr, odoo.SUPERUSER_ID, {})
             company = env["res.company"].browse(company_id)
-            totals = env["ksef.token"]._ksef_sync_all(company)
+            totals = env["ksef.token.sync"]._ksef_sync_all(company)
         elapsed = time.perf_counter() - started
 
         with registry.cursor() as cr:

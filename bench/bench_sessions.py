@@ -166,7 +166,7 @@ def main():
             )
 
         # (b) short access tokens: one refresh per usable lifetime at most
-        from odoo.addons.l10n_pl_ksef_token.models import ksef_session_service as service_module
+        from odoo.addons.l10n_pl_ksef_token.models import ksef_session as service_module
 
         ttl = service_module.ACCESS_MARGIN + 2
         sim.config.access_ttl = ttl

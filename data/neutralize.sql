@@ -2,8 +2,7 @@
 -- production tokens (the tokens themselves stay listed for reference) and move companies off
 -- production. The addon also refuses production secrets while database.is_neutralized is set.
 UPDATE ksef_token
-   SET secret_ciphertext = NULL,
-       has_secret = false
+   SET secret_ciphertext = NULL
  WHERE environment = 'prod';
 UPDATE res_company
    SET ksef_environment = 'test'

@@ -19,13 +19,6 @@ from ..ksef.environments import ENVIRONMENTS
 DEFAULT_TIMEOUT = (5, 30)
 
 
-def sandbox_simulator():
-    """The in-process simulator behind the Sandbox environment (one per worker process)."""
-    from ..ksef.simulator import sandbox
-
-    return sandbox.get_sandbox()
-
-
 def base_url_override(environment):
     value = config.get(f"ksef_url_{environment}")
     return value if value and value not in ("False", "None") else None
@@ -37,6 +30,7 @@ def make_client(environment, *, timeout=DEFAULT_TIMEOUT, problem_details=True):
     if override:
         return KsefClient(override, timeout=timeout, problem_details=problem_details)
     if environment == "sandbox":
+        # test machinery: the simulator is loaded only when the Sandbox is used
         from ..ksef.simulator import sandbox
 
         session, base_url = sandbox.sandbox_session()

@@ -2,10 +2,10 @@ import logging
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError
 
 from ..ksef.client import parse_datetime
-from .ksef_session_service import KsefRetryLater
+from .ksef_exceptions import KsefRetryLater
+from .ksef_time import naive_utc
 
 _logger = logging.getLogger(__name__)
 
@@ -94,12 +94,7 @@ class KsefInvoiceMetadata(models.Model):
         Metadata = env[self._name]
         Metadata.check_access("create")
         company = env["res.company"].browse(company.id)
-        if company not in user.company_ids:
-            raise AccessError(
-                self.env._(
-                    "%(user)s has no access to %(company)s.", user=user.name, company=company.name
-                )
-            )
+        self.env["ksef.access"]._ksef_check_acting_user(user, company, "fetch")
         now = fields.Datetime.now()
         watermark = company.sudo().ksef_fetch_watermark
         start = watermark - OVERLAP if watermark else now - FIRST_FETCH
@@ -126,7 +121,7 @@ class KsefInvoiceMetadata(models.Model):
         invoices = env["ksef.session.service"].call(company, "fetch", fetch)
         created = Metadata._ksef_store_metadata(company, invoices)
         stored = [
-            parse_datetime(i["permanentStorageDate"]).replace(tzinfo=None)
+            naive_utc(parse_datetime(i["permanentStorageDate"]))
             for i in invoices
             if i.get("permanentStorageDate")
         ]
@@ -164,7 +159,7 @@ class KsefInvoiceMetadata(models.Model):
                     "ksef_number": number,
                     "invoice_number": item.get("invoiceNumber"),
                     "issue_date": item.get("issueDate"),
-                    "permanent_storage_date": parse_datetime(storage).replace(tzinfo=None)
+                    "permanent_storage_date": naive_utc(parse_datetime(storage))
                     if storage
                     else False,
                     "seller_nip": seller.get("nip"),

@@ -25,9 +25,9 @@ from datetime import timedelta
 
 from odoo import SUPERUSER_ID, api, fields, models
 
-from ..ksef.errors import KsefError
+from ..ksef.errors import KsefAuthFailed, KsefError
 from . import secret_vault
-from .ksef_token import KsefSecretUnreadable
+from .ksef_exceptions import KsefRetryLater, KsefSecretUnreadable
 from .res_company import KSEF_ENVIRONMENTS
 
 _logger = logging.getLogger(__name__)
@@ -181,7 +181,12 @@ class KsefPendingGeneration(models.Model):
         for row in self._ksef_open_rows(min_age=min_age, keys=keys):
             try:
                 results[row["key"]] = self._ksef_recover_row(row)
-            except (KsefError, KsefSecretUnreadable, secret_vault.VaultKeyMissing) as e:
+            except (
+                KsefError,
+                KsefRetryLater,
+                KsefSecretUnreadable,
+                secret_vault.VaultKeyMissing,
+            ) as e:
                 # one row that cannot be reconciled (KSeF, an undecryptable administrator
                 # token) never blocks the others
                 _logger.warning(
@@ -205,16 +210,26 @@ class KsefPendingGeneration(models.Model):
         ):
             self._ksef_update(row["key"], state="done")
             return "done"
+        service = self.env["ksef.session.service"]
         if row["secret"]:
             # the token revokes itself (allowed without permissions since API 2.4.0)
-            Token._ksef_self_revoke(row["environment"], row["secret"], row["reference_number"])
+            Token._ksef_check_environment_allowed(row["environment"])
+            try:
+                session = service._ksef_secret_session(row["environment"], row["secret"])
+            except KsefAuthFailed as e:
+                if not e.token_unusable:
+                    raise
+                session = None  # already revoked or failed: nothing is left to revoke
+            if session:
+                with session:
+                    session.run(session.client.revoke_token, row["reference_number"])
             self._ksef_update(row["key"], state="revoked")
             _logger.info(
                 "KSeF token %s of an unfinished generation revoked", row["reference_number"]
             )
             return "revoked"
         company = self.env["res.company"].sudo().browse(row["company_ref"]).exists()
-        session = Token._ksef_admin_session(row["environment"], company) if company else None
+        session = service._ksef_context_session(row["environment"], company) if company else None
         if not session:
             _logger.warning(
                 "KSeF generation journal %s: no administrator token of %s to reconcile with",
@@ -223,12 +238,11 @@ class KsefPendingGeneration(models.Model):
             )
             self._ksef_update(row["key"], attempts=row["attempts"] + 1, last_error="no_session")
             return None
-        client, access_token = session
-        state = self._ksef_revoke_by_marker(client, access_token, row)
-        return state
+        with session:
+            return self._ksef_revoke_by_marker(session, row)
 
     @api.model
-    def _ksef_revoke_by_marker(self, client, access_token, row):
+    def _ksef_revoke_by_marker(self, session, row):
         """Find the row's token in KSeF (by reference, else by the description marker) and
         revoke it unless Odoo stores it; close the row. Returns the new state."""
         marker = marker_of(row["key"])
@@ -236,7 +250,9 @@ class KsefPendingGeneration(models.Model):
         if not references:
             references = [
                 info.reference_number
-                for info in client.iter_tokens(access_token, description=marker)
+                for info in session.run(
+                    lambda jwt: list(session.client.iter_tokens(jwt, description=marker))
+                )
                 if marker in (info.description or "")
             ]
         Token = self.env["ksef.token"].sudo().with_context(active_test=False)
@@ -246,7 +262,7 @@ class KsefPendingGeneration(models.Model):
                 [("reference_number", "=", reference), ("environment", "=", row["environment"])]
             ):
                 continue
-            client.revoke_token(access_token, reference)
+            session.run(session.client.revoke_token, reference)
             revoked = True
             _logger.info("KSeF token %s of an unfinished generation revoked", reference)
         if revoked:

@@ -1,50 +1,15 @@
-import functools
 import logging
 
 from lxml import etree
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError, ValidationError
-from odoo.http import request
-from odoo.tools import SQL
+from odoo.exceptions import UserError, ValidationError
 
-from odoo.addons.base.models.res_users import check_identity
-
-from ..ksef import permissions as ksef_perms
-from . import secret_vault
+from ..ksef.errors import KsefError
+from .ksef_exceptions import KsefRetryLater
+from .ksef_time import naive_utc
+from .ksef_ui import check_description_text, ksef_identity_checked
 from .res_company import KSEF_ENVIRONMENTS
-
-
-def ksef_identity_checked(fn):
-    """The UI entry points that lead to importing, generating or revoking tokens ask for the
-    user's password first (Odoo's ``check_identity``, valid 10 minutes). Python callers (no
-    HTTP request: jobs, other modules, tests) call the method directly."""
-    checked = check_identity(fn)
-
-    @functools.wraps(fn)
-    def wrapped(self, *args, **kwargs):
-        if not request:
-            return fn(self, *args, **kwargs)
-        return checked(self, *args, **kwargs)
-
-    # res.users.identitycheck only re-runs methods marked by check_identity
-    setattr(wrapped, "__has_check_identity", True)  # noqa: B010
-    return wrapped
-
-
-def check_description_text(env, values, field_name):
-    """Refuse a NUL or other control character in a description before the database does (it
-    would give a raw ValueError): what is wrong and what to do."""
-    text = values.get(field_name)
-    if isinstance(text, str) and any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
-        raise ValidationError(
-            env._(
-                "The description contains a control character (such as a NUL or a line break, "
-                "often pasted by accident). Type the description again using letters, digits "
-                "and punctuation only."
-            )
-        )
-
 
 _logger = logging.getLogger(__name__)
 
@@ -75,23 +40,12 @@ SCOPES = [
     ("branch", "Branch"),
     ("user", "Operator"),
 ]
-#: what an operation needs in Odoo: the group covering its A/W/P scope
-OPERATION_GROUPS = {
-    "fetch": "l10n_pl_ksef_token.group_ksef_fetch",
-    "send": "l10n_pl_ksef_token.group_ksef_send",
-    "administer": "l10n_pl_ksef_token.group_ksef_admin",
-}
 #: fields KSeF fixes at generation: written only from what KSeF says (see ``write``)
 KSEF_FIXED_FIELDS = {"token_type", "permission_ids"}
 #: context flag of the code that writes what KSeF said (generation, verification, sync)
 KSEF_SOURCED_CONTEXT = "ksef_sourced"
 #: states in which the token may still be alive in KSeF (never deleted from Odoo then)
 LIVE_STATES = ("pending", "active", "revoking")
-
-
-class KsefSecretUnreadable(UserError):
-    """A stored token secret cannot be decrypted (invalid or missing key): the caller skips
-    this token and goes on with the others."""
 
 
 class KsefToken(models.Model):
@@ -105,9 +59,8 @@ class KsefToken(models.Model):
 
     _name = "ksef.token"
     _description = "KSeF Token"
-    _inherit = ["mail.thread"]
+    _inherit = ["ksef.secret.mixin", "mail.thread", "mail.activity.mixin"]
     _order = "company_id, state, date_created desc, id desc"
-    _check_company_auto = True
 
     name = fields.Char(
         string="Description",
@@ -206,12 +159,6 @@ class KsefToken(models.Model):
         help="Users of these companies and branches may use this token (within their KSeF "
         "group).",
     )
-    has_secret = fields.Boolean(
-        string="Secret Stored",
-        readonly=True,
-        copy=False,
-        help="Whether Odoo holds this token's secret (encrypted) and can authenticate with it.",
-    )
     secret_hint = fields.Char(
         string="Secret Ends With",
         readonly=True,
@@ -219,6 +166,27 @@ class KsefToken(models.Model):
         help="The last characters of the secret, to recognise the token.",
     )
     permission_names = fields.Char(compute="_compute_permission_names")
+    last_sync_date = fields.Datetime(string="Last Sync", readonly=True)
+    end_date = fields.Date(
+        compute="_compute_end_date",
+        help="When the token stops working: its expiry date, at the latest the day KSeF "
+        "tokens stop being legal.",
+    )
+    revoked_from_odoo = fields.Boolean(
+        readonly=True,
+        copy=False,
+        help="Revoked on purpose from Odoo: no warning that it stopped working.",
+    )
+    connectivity_check_date = fields.Datetime(
+        string="Last Connectivity Check", readonly=True, copy=False
+    )
+    connectivity_ok = fields.Boolean(
+        string="Connectivity OK",
+        readonly=True,
+        copy=False,
+        help="Whether the last connectivity check could authenticate with the token in KSeF.",
+    )
+    connectivity_message = fields.Char(readonly=True, copy=False)
 
     _sql_constraints = [
         (
@@ -232,18 +200,16 @@ class KsefToken(models.Model):
     # ORM
     # ------------------------------------------------------------------
 
-    def init(self):
-        res = super().init()
-        # The secret column is deliberately not an ORM field (see class docstring).
-        self.env.cr.execute(
-            "ALTER TABLE ksef_token ADD COLUMN IF NOT EXISTS secret_ciphertext text"
-        )
-        return res
-
     @api.depends("permission_ids")
     def _compute_permission_names(self):
         for token in self:
             token.permission_names = ", ".join(token.permission_ids.mapped("name"))
+
+    @api.depends("expiry_date")
+    def _compute_end_date(self):
+        legal_end = self.env["ksef.health"]._ksef_legal_end()
+        for token in self:
+            token.end_date = min(token.expiry_date or legal_end, legal_end)
 
     @api.depends("name", "reference_number")
     def _compute_display_name(self):
@@ -260,7 +226,7 @@ class KsefToken(models.Model):
         if (
             "active" in res
             and (attributes is None or "readonly" in attributes)
-            and not self.env.user.has_group(OPERATION_GROUPS["administer"])
+            and not self.env["ksef.access"]._ksef_is_admin()
         ):
             res["active"]["readonly"] = True
         return res
@@ -270,7 +236,7 @@ class KsefToken(models.Model):
         """Deleting is for KSeF administrators: the others get list and form views without
         Delete in the Actions menu (it would end in an access error)."""
         res = super().get_views(views, options)
-        if not self.env.user.has_group(OPERATION_GROUPS["administer"]):
+        if not self.env["ksef.access"]._ksef_is_admin():
             for view_type in ("list", "form"):
                 view = res["views"].get(view_type)
                 if view and view.get("arch"):
@@ -352,113 +318,6 @@ class KsefToken(models.Model):
     def _ksef_aad(self):
         return f"ksef.token:{self.environment}:{self.reference_number}"
 
-    def _ksef_require_sudo(self):
-        if not self.env.su:
-            raise AccessError(
-                self.env._("KSeF token secrets are only handled by the KSeF service code.")
-            )
-
-    def _ksef_store_secret(self, token_string):
-        """Encrypt and store the full token string. Only the addon's service code calls this,
-        in sudo mode, after the caller's rights were checked."""
-        self.ensure_one()
-        self._ksef_require_sudo()
-        self._ksef_check_environment_allowed()
-        try:
-            stored = secret_vault.encrypt(token_string, self._ksef_aad())
-        except secret_vault.VaultKeyMissing as e:
-            raise UserError(self._ksef_key_missing_message()) from e
-        except secret_vault.VaultKeyInvalid as e:
-            raise UserError(self._ksef_key_invalid_message(str(e))) from e
-        self.env.cr.execute(
-            SQL("UPDATE ksef_token SET secret_ciphertext = %s WHERE id = %s", stored, self.id)
-        )
-        self.write({"has_secret": True, "secret_hint": "…" + token_string[-4:]})
-        _logger.info("KSeF token %s: secret stored (uid %s)", self.reference_number, self.env.uid)
-
-    def _ksef_get_secret(self):
-        """The decrypted token string, for the KSeF call that needs it. Sudo only."""
-        self.ensure_one()
-        self._ksef_require_sudo()
-        self._ksef_check_environment_allowed()
-        self.env.cr.execute(SQL("SELECT secret_ciphertext FROM ksef_token WHERE id = %s", self.id))
-        row = self.env.cr.fetchone()
-        if not row or not row[0]:
-            raise UserError(
-                self.env._(
-                    "Odoo holds no secret for the KSeF token %(token)s.", token=self.display_name
-                )
-            )
-        try:
-            return secret_vault.decrypt(row[0], self._ksef_aad())
-        except secret_vault.VaultKeyInvalid as e:
-            raise KsefSecretUnreadable(self._ksef_key_invalid_message(str(e))) from e
-        except secret_vault.VaultDecryptError as e:
-            raise KsefSecretUnreadable(
-                self.env._(
-                    "The secret of the KSeF token %(token)s cannot be decrypted: it was "
-                    "encrypted with the key %(key_id)s, which is not configured on this server. "
-                    "Add it to ksef_token_old_keys, or import the token again.",
-                    token=self.display_name,
-                    key_id=e.key_id or "?",
-                )
-            ) from e
-
-    def _ksef_wipe_secret(self):
-        """Forget the secrets of these tokens (after revocation, or on request)."""
-        self._ksef_require_sudo()
-        if not self:
-            return
-        self.env.cr.execute(
-            SQL("UPDATE ksef_token SET secret_ciphertext = NULL WHERE id IN %s", tuple(self.ids))
-        )
-        self.write({"has_secret": False})
-
-    def _ksef_key_invalid_message(self, problem=None):
-        return self.env._(
-            "The KSeF token encryption key configured on this Odoo server is invalid "
-            "(%(problem)s): ksef_token_key (and each of ksef_token_old_keys) must be 32 "
-            "random bytes in URL-safe base64, 44 characters, such as\n  %(key)s\n"
-            "If tokens were stored with the key, restore its original value; otherwise "
-            "put a new key in the configuration and restart Odoo.",
-            problem=problem or self.env._("not 32 bytes of URL-safe base64"),
-            key=secret_vault.generate_key(),
-        )
-
-    @api.model
-    def _ksef_log_invalid_key(self, job):
-        """Log, once per run of ``job``, that the configured key is invalid; True if it is."""
-        problem = secret_vault.key_problem()
-        if not problem or problem[0] != "invalid":
-            return False
-        _logger.error(
-            "%s: the KSeF token encryption key is invalid (%s); what cannot be decrypted is "
-            "skipped, the rest goes on. Configure a valid ksef_token_key (32 bytes of URL-safe "
-            "base64, 44 characters) and restart Odoo.",
-            job,
-            problem[1],
-        )
-        return True
-
-    def _ksef_key_problem_message(self):
-        """The message for a missing or an invalid key, or None when the key is fine."""
-        problem = secret_vault.key_problem()
-        if not problem:
-            return None
-        if problem[0] == "missing":
-            return self._ksef_key_missing_message()
-        return self._ksef_key_invalid_message(problem[1])
-
-    def _ksef_key_missing_message(self):
-        return self.env._(
-            "KSeF tokens cannot be stored: no encryption key is configured on this Odoo "
-            "server. Add the line\n  ksef_token_key = %(key)s\nto the [options] section of the "
-            "Odoo configuration file (or set the environment variable KSEF_TOKEN_KEY) and "
-            "restart Odoo. Keep a copy of the key in a safe place: without it the stored "
-            "tokens cannot be used.",
-            key=secret_vault.generate_key(),
-        )
-
     def _ksef_check_environment_allowed(self, environment=None):
         """A neutralized database (a copy) never handles production tokens."""
         environments = {environment} if environment else set(self.mapped("environment"))
@@ -472,96 +331,87 @@ class KsefToken(models.Model):
             )
 
     # ------------------------------------------------------------------
-    # ACCESS SERVICE: may this user use this token for this operation?
+    # AS A CREDENTIAL OF THE SESSION FACTORY
     # ------------------------------------------------------------------
 
-    def _ksef_usage_problems(self, operation, user=None, company=None):
-        """Translated reasons why ``user`` may not use this token for ``operation``
-        (``'fetch'``, ``'send'`` or ``'administer'``) on behalf of ``company``; empty when
-        allowed. Every feature that uses a token goes through this check."""
+    def _ksef_authenticate(self, client, policy):
+        """Authenticate in KSeF with this token's secret (called by ``ksef.session`` under its
+        row lock); returns KSeF's authentication tokens. Sudo only."""
         self.ensure_one()
-        if operation not in OPERATION_GROUPS:
-            raise ValueError(f"unknown KSeF operation {operation!r}")
-        user = user or self.env.user
+        from .ksef_session_service import AUTH_POLL
+
+        return client.authenticate_with_ksef_token(
+            self._ksef_get_secret(), authorization_policy=policy, **AUTH_POLL
+        )
+
+    # ------------------------------------------------------------------
+    # WHAT KSEF SAYS ABOUT A TOKEN
+    # ------------------------------------------------------------------
+
+    @api.model
+    def _ksef_type_of(self, permission_names):
+        """The token type (A/W/P/custom) that KSeF's permission list means."""
+        from ..ksef import permissions as ksef_perms
+
+        names = set(permission_names or ())
+        for token_type, preset in ksef_perms.TOKEN_TYPE_PERMISSIONS.items():
+            if names == set(preset):
+                return token_type
+        return "A" if "CredentialsManage" in names else "custom"
+
+    @api.model
+    def _ksef_values_from_info(self, info, *, new=False):
+        """``ksef.token`` values from KSeF's own metadata of a token (``TokenInfo``): the one
+        place where what KSeF says of a token becomes Odoo values (import verification, sync,
+        connectivity, tokens found in KSeF). ``new``: for a token Odoo learns of now (its
+        type, author and creation date too)."""
+        values = {
+            "state": KSEF_STATUS_TO_STATE.get(info.status, "pending"),
+            "last_sync_date": fields.Datetime.now(),
+            "status_details": "\n".join(info.status_details or ()) or False,
+        }
+        if info.last_use_date:
+            values["last_use_date"] = naive_utc(info.last_use_date)
+        if info.requested_permissions or new:
+            perms = self.env["ksef.permission"]._by_names(info.requested_permissions or ())
+            values["permission_ids"] = [(6, 0, perms.ids)]
+        if new:
+            values.update(
+                token_type=self._ksef_type_of(info.requested_permissions),
+                date_created=naive_utc(info.date_created) or False,
+                author_identifier=info.author_identifier and info.author_identifier.value,
+            )
+        return values
+
+    def _ksef_apply_info(self, info):
+        """Write what KSeF says of this known token; a token KSeF ended loses its secret."""
+        self.ensure_one()
+        values = self._ksef_values_from_info(info)
+        if "permission_ids" in values and set(values["permission_ids"][0][2]) == set(
+            self.permission_ids.ids
+        ):
+            del values["permission_ids"]
+        if values["state"] == self.state:
+            del values["state"]
+        token = self.sudo().with_context(**{KSEF_SOURCED_CONTEXT: True})
+        token.write(values)
+        if token.state in ("revoked", "failed") and token.has_secret:
+            token._ksef_wipe_secret()
+
+    def _ksef_refuse_unverified(self, reason):
+        """KSeF refused an imported token when verifying it: failed, secret wiped, said why."""
+        self.ensure_one()
         token = self.sudo()
-        problems = []
-        group = self.env.ref(OPERATION_GROUPS[operation])
-        if not user.has_group(OPERATION_GROUPS[operation]):
-            problems.append(
-                self.env._(
-                    "%(user)s is not in the group %(group)s.",
-                    user=user.name,
-                    group=group.full_name,
-                )
+        token.write({"state": "failed", "status_details": reason})
+        if token.has_secret:
+            token._ksef_wipe_secret()
+        token._ksef_post(
+            self.env._(
+                "KSeF refused the imported token when verifying it: %(reason)s Archive it and "
+                "import a valid token.",
+                reason=reason,
             )
-        if token.company_id not in user.company_ids:
-            problems.append(
-                self.env._(
-                    "%(user)s has no access to the company %(company)s.",
-                    user=user.name,
-                    company=token.company_id.name,
-                )
-            )
-        if company and company not in user.company_ids:
-            problems.append(
-                self.env._(
-                    "%(user)s has no access to the company %(company)s.",
-                    user=user.name,
-                    company=company.name,
-                )
-            )
-        acting_companies = company or user.company_ids
-        if user not in token.user_ids and not token.assigned_company_ids & acting_companies:
-            problems.append(
-                self.env._(
-                    "The token is assigned neither to %(user)s nor to %(companies)s.",
-                    user=user.name,
-                    companies=", ".join(acting_companies.mapped("name")),
-                )
-            )
-        missing = ksef_perms.missing_for(operation, token.permission_ids.mapped("name"))
-        if missing:
-            problems.append(
-                self.env._(
-                    "The token lacks the KSeF permission %(permissions)s.",
-                    permissions=" / ".join(missing),
-                )
-            )
-        if token.state != "active" or not token.active:
-            problems.append(
-                self.env._(
-                    "The token is not active in KSeF (status: %(state)s).",
-                    state=dict(self._fields["state"]._description_selection(self.env)).get(
-                        token.state
-                    ),
-                )
-            )
-        elif not token.has_secret:
-            problems.append(self.env._("Odoo holds no secret for this token."))
-        if token.expiry_date and token.expiry_date < fields.Date.context_today(self):
-            problems.append(self.env._("The token expired on %(date)s.", date=token.expiry_date))
-        return problems
-
-    def _ksef_check_use(self, operation, user=None, company=None):
-        """Raise an AccessError naming what is missing unless ``user`` may use the token."""
-        problems = self._ksef_usage_problems(operation, user=user, company=company)
-        if problems:
-            raise AccessError(
-                self.env._(
-                    "The KSeF token %(token)s cannot be used to %(operation)s:\n%(problems)s",
-                    token=self.sudo().display_name,
-                    operation=self._ksef_operation_label(operation),
-                    problems="\n".join(f"- {p}" for p in problems),
-                )
-            )
-        return True
-
-    def _ksef_operation_label(self, operation):
-        return {
-            "fetch": self.env._("fetch invoices"),
-            "send": self.env._("send invoices"),
-            "administer": self.env._("administer KSeF tokens"),
-        }[operation]
+        )
 
     # ------------------------------------------------------------------
     # HELPERS
@@ -572,8 +422,16 @@ class KsefToken(models.Model):
         for token in self:
             token.sudo().message_post(body=body, message_type="notification")
 
+    @api.model
+    def _ksef_notify(self, message, kind):
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {"message": message, "type": kind, "sticky": kind != "success"},
+        }
+
     # ------------------------------------------------------------------
-    # ACTIONS
+    # ACTIONS (buttons and menus: each asks the service that does the work)
     # ------------------------------------------------------------------
 
     @api.model
@@ -582,3 +440,77 @@ class KsefToken(models.Model):
         """List header button (the web client passes the selected ids, if any: ignored) and
         menu: open the import wizard."""
         return self.env["ksef.token.import"].action_open()
+
+    @api.model
+    @ksef_identity_checked
+    def action_ksef_open_generate(self, *_selected_ids):
+        """List header button and menu: open the generation wizard."""
+        return self.env["ksef.token.generate"].action_open()
+
+    @api.model
+    def action_ksef_sync(self, *_selected_ids):
+        """List and form header button: sync the contexts of all the user's companies now."""
+        return self.env["ksef.token.sync"]._ksef_sync_now()
+
+    @api.model
+    @ksef_identity_checked
+    def action_ksef_open_revoke(self):
+        """Server action (list, Actions menu): confirm, then revoke the selected tokens."""
+        tokens = self.browse(self.env.context.get("active_ids") or [])
+        self.env["ksef.access"]._ksef_check_admin(tokens.company_id)
+        return self.env["ksef.token.revoke"].action_open(tokens)
+
+    @api.model
+    def action_ksef_open_share(self):
+        tokens = self.browse(self.env.context.get("active_ids") or [])
+        self.env["ksef.access"]._ksef_check_admin(tokens.company_id)
+        return self.env["ksef.token.share"].action_open(tokens)
+
+    def action_ksef_revoke_form(self):
+        """Token form button: the revoke wizard for this token (password asked first)."""
+        return self.with_context(
+            active_ids=self.ids, active_model=self._name
+        ).action_ksef_open_revoke()
+
+    def action_ksef_share_form(self):
+        """Token form button: the share wizard for this token."""
+        return self.with_context(
+            active_ids=self.ids, active_model=self._name
+        ).action_ksef_open_share()
+
+    def action_ksef_test_connection(self):
+        """Token form button: authenticate with this token in KSeF and say how it went."""
+        self.ensure_one()
+        self.env["ksef.access"]._ksef_check_admin(self.company_id)
+        try:
+            with self.env["ksef.session.service"].get_client_for_token(self):
+                pass
+        except KsefRetryLater as e:
+            return self._ksef_notify(
+                self.env._(
+                    "KSeF cannot be asked now (%(reason)s). Try again in %(seconds)s seconds.",
+                    reason=str(e),
+                    seconds=e.retry_after,
+                ),
+                "warning",
+            )
+        except (KsefError, UserError) as e:
+            return self._ksef_notify(
+                self.env._(
+                    "KSeF did not accept the token %(token)s: %(reason)s",
+                    token=self.display_name,
+                    reason=self.env["ksef.messages"]._ksef_message(e),
+                ),
+                "danger",
+            )
+        return self._ksef_notify(
+            self.env._(
+                "Connection works: KSeF (environment %(environment)s) accepted the token "
+                "%(token)s.",
+                environment=dict(self._fields["environment"]._description_selection(self.env))[
+                    self.environment
+                ],
+                token=self.display_name,
+            ),
+            "success",
+        )

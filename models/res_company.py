@@ -1,7 +1,10 @@
 from odoo import api, fields, models
+from odoo.exceptions import ValidationError
 
 from ..ksef import identifiers as ksef_ids
 from ..ksef.errors import KsefIdentifierError
+from ..ksef.models import AuthorizationPolicy
+from .ksef_ip_policy import MAX_POLICY_ENTRIES, normalize_entry, split_entries
 
 KSEF_ENVIRONMENTS = [
     ("test", "Test"),
@@ -13,7 +16,6 @@ KSEF_ENVIRONMENTS = [
 
 #: the default number of days before a token's end when its responsible is warned
 WARNING_DAYS = 30
-ADMIN_GROUP = "l10n_pl_ksef_token.group_ksef_admin"
 
 
 class ResCompany(models.Model):
@@ -61,6 +63,37 @@ class ResCompany(models.Model):
         "end of KSeF tokens) its responsible is warned.",
     )
 
+    ksef_ip4_addresses = fields.Char(
+        string="Allowed IPv4 Addresses",
+        help="Optional KSeF IP policy: the access tokens of this company's KSeF sessions only "
+        "work from these IPv4 addresses (comma separated, at most 10), e.g. 203.0.113.7.",
+    )
+    ksef_ip4_ranges = fields.Char(
+        string="Allowed IPv4 Ranges",
+        help="Optional KSeF IP policy: ranges first-last (comma separated, at most 10), e.g. "
+        "203.0.113.1-203.0.113.20.",
+    )
+    ksef_ip4_masks = fields.Char(
+        string="Allowed IPv4 Networks",
+        help="Optional KSeF IP policy: networks in CIDR notation (comma separated, at most 10), "
+        "e.g. 10.0.0.0/8.",
+    )
+    ksef_job_user_id = fields.Many2one(
+        "res.users",
+        string="KSeF Jobs User",
+        domain="[('share', '=', False)]",
+        help="The user as whom the automated KSeF jobs of this company run (connectivity check, "
+        "purchase invoice fetch). The jobs have exactly this user's rights: leave it empty to "
+        "keep them off for this company.",
+    )
+
+    ksef_fetch_watermark = fields.Datetime(
+        string="KSeF Invoices Read Until",
+        copy=False,
+        help="The purchase invoice fetch job has read the invoices KSeF stored until then.",
+    )
+    ksef_fetch_message = fields.Char(string="Last KSeF Fetch", readonly=True, copy=False)
+
     _sql_constraints = [
         (
             "ksef_internal_id_unique",
@@ -71,8 +104,6 @@ class ResCompany(models.Model):
 
     @api.constrains("ksef_warning_days")
     def _check_ksef_warning_days(self):
-        from odoo.exceptions import ValidationError
-
         for company in self:
             if not 0 <= company.ksef_warning_days <= 366:
                 raise ValidationError(
@@ -94,15 +125,7 @@ class ResCompany(models.Model):
             if user.active and not user.share:
                 return user
             company = company.parent_id
-        root = self.env.ref("base.user_root")
-        admins = (
-            self.env.ref(ADMIN_GROUP)
-            .sudo()
-            .users.filtered(
-                lambda u: self in u.company_ids and not u.share and u.active and u != root
-            )
-            .sorted("id")
-        )
+        admins = self.env["ksef.access"]._ksef_company_admins(self)
         return admins[:1] or self.env.ref("base.user_admin")
 
     def _ksef_lang(self, user=None):
@@ -142,8 +165,6 @@ class ResCompany(models.Model):
 
     def _ksef_validate_internal_id(self, value):
         """Normalised InternalId, or a translated ValidationError saying what is wrong."""
-        from odoo.exceptions import ValidationError
-
         self.ensure_one()
         try:
             internal_id = ksef_ids.validate_internal_id(value)
@@ -204,3 +225,62 @@ class ResCompany(models.Model):
             domain = [("id", "in", self.env.user._get_company_ids())] + list(domain or [])
             return super(ResCompany, self.sudo())._search(domain, offset, limit, order, **kwargs)
         return super()._search(domain, offset, limit, order, **kwargs)
+
+    # ------------------------------------------------------------------
+    # KSEF IP POLICY
+    # ------------------------------------------------------------------
+
+    @api.constrains("ksef_ip4_addresses", "ksef_ip4_ranges", "ksef_ip4_masks")
+    def _check_ksef_ip_policy(self):
+        for company in self:
+            company._ksef_authorization_policy_of(company)
+
+    def _ksef_authorization_policy(self):
+        """The ``AuthorizationPolicy`` to send when authenticating a token of this company:
+        its own IP lists, else those of the closest parent that has some; ``None`` when no
+        policy is set."""
+        self.ensure_one()
+        for company in (self | self.parent_ids[::-1]).sudo():
+            if company.ksef_ip4_addresses or company.ksef_ip4_ranges or company.ksef_ip4_masks:
+                return self._ksef_authorization_policy_of(company)
+        return None
+
+    @api.model
+    def _ksef_authorization_policy_of(self, company):
+        """Validate the IP lists of ``company``; return the policy (or ``None`` if empty)."""
+        addresses, ranges, masks = [], [], []
+        label = {
+            "ksef_ip4_addresses": self.env._("allowed IPv4 addresses"),
+            "ksef_ip4_ranges": self.env._("allowed IPv4 ranges"),
+            "ksef_ip4_masks": self.env._("allowed IPv4 networks"),
+        }
+        for field_name, target in (
+            ("ksef_ip4_addresses", addresses),
+            ("ksef_ip4_ranges", ranges),
+            ("ksef_ip4_masks", masks),
+        ):
+            entries = split_entries(company[field_name])
+            if len(entries) > MAX_POLICY_ENTRIES:
+                raise ValidationError(
+                    self.env._(
+                        "KSeF accepts at most %(max)s %(what)s; %(company)s has %(count)s.",
+                        max=MAX_POLICY_ENTRIES,
+                        what=label[field_name],
+                        company=company.display_name,
+                        count=len(entries),
+                    )
+                )
+            for entry in entries:
+                try:
+                    target.append(normalize_entry(field_name, entry))
+                except ValueError:
+                    raise ValidationError(
+                        self.env._(
+                            "%(entry)s is not valid in the %(what)s of %(company)s.",
+                            entry=entry,
+                            what=label[field_name],
+                            company=company.display_name,
+                        )
+                    ) from None
+        policy = AuthorizationPolicy(tuple(addresses), tuple(ranges), tuple(masks))
+        return policy or None

@@ -1,7 +1,7 @@
 from odoo import api, fields, models
 
 from . import secret_vault
-from .ksef_token import ksef_identity_checked
+from .ksef_ui import ksef_identity_checked
 
 
 class ResConfigSettings(models.TransientModel):
@@ -40,3 +40,7 @@ class ResConfigSettings(models.TransientModel):
     @ksef_identity_checked
     def action_ksef_import_token(self):
         return self.env["ksef.token.import"].action_open(company=self.company_id)
+
+    @ksef_identity_checked
+    def action_ksef_generate_token(self):
+        return self.env["ksef.token.generate"].action_open(company=self.company_id)

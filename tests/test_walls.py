@@ -315,7 +315,7 @@ class TestInvalidKey(KsefSessionCase):
             self.invalid_key(),
             self.assertLogs("odoo.addons.l10n_pl_ksef_token", level="ERROR") as logs,
         ):
-            self.env["ksef.token"]._cron_ksef_check_connectivity()
+            self.env["ksef.connectivity"]._cron_ksef_check_connectivity()
         self.assertIn("encryption key is invalid", "\n".join(logs.output))
         for token in first | second:
             self.assertFalse(token.connectivity_ok)

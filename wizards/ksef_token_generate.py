@@ -4,13 +4,14 @@ import logging
 from datetime import timedelta
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 
 from ..ksef import crypto as ksef_crypto
 from ..ksef import permissions as ksef_perms
 from ..ksef import xades
 from ..ksef.errors import KsefCryptoError, KsefError, KsefXmlError
 from ..models import ksef_connection
+from ..models.ksef_exceptions import KsefRetryLater
 from .ksef_token_import import wipes_inputs
 
 _logger = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class KsefTokenGenerate(models.TransientModel):
         try:
             challenge, xml = client.prepare_auth_request(self._ksef_context(context_company))
         except KsefError as e:
-            raise UserError(self.env["ksef.token"]._ksef_error_message(e)) from None
+            raise UserError(self.env["ksef.messages"]._ksef_message(e)) from None
         self.write(
             {
                 "step": "sign",
@@ -100,25 +101,28 @@ class KsefTokenGenerate(models.TransientModel):
         context_company = self._ksef_check_input()
         context = self._ksef_context(context_company)
         self = self._ksef_env_for(context_company)  # noqa: PLW0642
-        client = ksef_connection.make_client(self.environment)
-        Token = self.env["ksef.token"]
         try:
             if self.auth_method == "certificate":
-                signer = self._ksef_authenticate_certificate(client, context)
+                signer = self._ksef_signer_session(self._ksef_certificate_login(context))
             else:
-                signer = self._ksef_authenticate_upload(client, context)
-            access_token = signer.access_token
-            permissions = self._ksef_permissions(client, access_token, context)
-        except KsefError as e:
-            raise UserError(Token._ksef_error_message(e)) from None
-        values = self._ksef_token_values(context_company, context)
-        token = Token._ksef_generate(
-            client, access_token, context, values, permissions, self.description
-        )
-        try:
-            client.revoke_current_session(access_token)
-        except KsefError:
-            _logger.info("KSeF: closing the generation session failed (it expires by itself)")
+                signer = self._ksef_signer_session(
+                    self._ksef_upload_login(context), replayable=False
+                )
+        except (KsefError, KsefRetryLater) as e:
+            raise UserError(self.env["ksef.messages"]._ksef_message(e)) from None
+        with signer:
+            try:
+                permissions = self._ksef_permissions(signer, context)
+            except (KsefError, KsefRetryLater) as e:
+                raise UserError(self.env["ksef.messages"]._ksef_message(e)) from None
+            values = self._ksef_token_values(context_company, context)
+            token = self.env["ksef.token.generation"]._ksef_generate(
+                signer, context, values, permissions, self.description
+            )
+            try:
+                signer.client.revoke_current_session(signer.access_token)
+            except KsefError:
+                _logger.info("KSeF: closing the generation session failed (it expires by itself)")
         token._ksef_post(
             self.env._(
                 "Token generated in KSeF by %(user)s (%(method)s): environment %(environment)s, "
@@ -140,7 +144,7 @@ class KsefTokenGenerate(models.TransientModel):
 
     def _ksef_check_input(self):
         """The company whose context the token is for, after every check of the input."""
-        self._check_admin()
+        self.env["ksef.access"]._ksef_check_admin()
         # leave room for the generation marker that is added to the description in KSeF
         context_company = self._ksef_check_scope(description_max=200)
         if self.token_type == "custom" and not self.permission_ids:
@@ -153,9 +157,9 @@ class KsefTokenGenerate(models.TransientModel):
     def _ksef_context(self, context_company):
         return context_company._ksef_context("branch" if self._uses_branch() else "company")
 
-    def _ksef_permissions(self, client, access_token, context):
+    def _ksef_permissions(self, session, context):
         if self.token_type == "A":
-            held = self.env["ksef.token"]._ksef_held_permissions(client, access_token, context)
+            held = self.env["ksef.token.generation"]._ksef_held_permissions(session, context)
             if not held:
                 raise UserError(
                     self.env._(
@@ -187,11 +191,16 @@ class KsefTokenGenerate(models.TransientModel):
     # AUTHENTICATION
     # ------------------------------------------------------------------
 
-    def _ksef_authenticate_certificate(self, client, context):
-        if not self.env.user.has_group("base.group_system"):
-            raise AccessError(
-                self.env._("Only system administrators may use certificates stored in Odoo.")
-            )
+    def _ksef_signer_session(self, login, replayable=True):
+        """A session of the signer from the session factory: ``login(client)`` authenticates
+        (XAdES) and returns KSeF's authentication tokens."""
+        return self.env["ksef.session.service"]._ksef_transient_session(
+            self.environment, login, replayable=replayable
+        )
+
+    def _ksef_certificate_login(self, context):
+        """Checks the certificate stored in Odoo; returns the login that signs with it."""
+        self.env["ksef.access"]._ksef_check_stored_certificate_use()
         certificate = self.sudo().certificate_id
         if not certificate:
             raise UserError(self.env._("Choose the certificate to sign with."))
@@ -226,11 +235,14 @@ class KsefTokenGenerate(models.TransientModel):
                     certificate=certificate.display_name,
                 )
             ) from None
-        return client.authenticate_with_certificate(context, key, cert, poll_interval=0.5)
+        return lambda client: client.authenticate_with_certificate(
+            context, key, cert, poll_interval=0.5
+        )
 
-    def _ksef_authenticate_upload(self, client, context):
+    def _ksef_upload_login(self, context):
+        """Checks the uploaded signed request; returns the login that sends it."""
         signed = self._ksef_check_upload(context)
-        return client.authenticate_with_xades(signed, poll_interval=0.5)
+        return lambda client: client.authenticate_with_xades(signed, poll_interval=0.5)
 
     def _ksef_check_upload(self, context):
         """The uploaded signed request, after checking it is the one we asked to sign."""

@@ -4,7 +4,7 @@ import logging
 import psycopg2
 
 from odoo import api, fields, models
-from odoo.exceptions import AccessError, UserError
+from odoo.exceptions import UserError
 from odoo.tools import SQL
 
 from ..ksef import permissions as ksef_perms
@@ -12,20 +12,15 @@ from ..ksef import tokens as ksef_tokens
 from ..ksef.errors import (
     KsefApiError,
     KsefAuthFailed,
-    KsefAuthTimeout,
     KsefError,
     KsefIdentifierError,
-    KsefRateLimited,
-    KsefServerError,
     KsefTokenFormatError,
-    KsefTransportError,
 )
-from ..models import ksef_connection, secret_vault
-from ..models.ksef_token import (
-    SCOPES,
-    TOKEN_TYPES,
-    check_description_text,
-)
+from ..models import secret_vault
+from ..models.ksef_access import ADMIN_GROUP
+from ..models.ksef_exceptions import KsefRetryLater
+from ..models.ksef_token import SCOPES, TOKEN_TYPES
+from ..models.ksef_ui import check_description_text
 from ..models.res_company import KSEF_ENVIRONMENTS
 
 _logger = logging.getLogger(__name__)
@@ -174,19 +169,11 @@ class KsefTokenImport(models.TransientModel):
         """The KSeF groups of which an operator must hold one to use a token of this wizard's
         type (a custom token: one covering any of its invoice permissions)."""
         if self.token_type == "A":
-            return ["l10n_pl_ksef_token.group_ksef_admin"]
-        names = set(
+            return [ADMIN_GROUP]
+        return self.env["ksef.access"]._ksef_operator_groups(
             ksef_perms.TOKEN_TYPE_PERMISSIONS.get(self.token_type)
             or self.permission_ids.mapped("name")
         )
-        groups = []
-        if names & {"InvoiceWrite"}:
-            groups.append("l10n_pl_ksef_token.group_ksef_send")
-        if names & {"InvoiceRead"}:
-            groups.append("l10n_pl_ksef_token.group_ksef_fetch")
-        if names - {"InvoiceRead", "InvoiceWrite"} or not groups:
-            groups = ["l10n_pl_ksef_token.group_ksef_admin"]
-        return groups
 
     @api.depends("token_type")
     def _compute_permission_ids(self):
@@ -262,7 +249,7 @@ class KsefTokenImport(models.TransientModel):
     @api.model
     def action_open(self, company=None):
         """Open the wizard (from the token list or the company settings)."""
-        self._check_admin()
+        self.env["ksef.access"]._ksef_check_admin()
         context = dict(self.env.context)
         if company:
             root = company.root_id
@@ -278,11 +265,16 @@ class KsefTokenImport(models.TransientModel):
             "context": context,
         }
 
+    def action_ksef_sandbox_token(self):
+        """Button (Sandbox only): a practice token issued by the Sandbox, shown once."""
+        self.ensure_one()
+        return self.env["ksef.sandbox.token"]._ksef_open_for(self)
+
     @wipes_inputs
     def action_import(self):
         """Validate everything, then store the token encrypted; returns the token's form."""
         self.ensure_one()
-        self._check_admin()
+        self.env["ksef.access"]._ksef_check_admin()
         values, parsed = self._prepare_token_values()
         # KSeF is asked before anything is stored: a token it refuses leaves no trace
         info, unverified_reason = self._ksef_verify(
@@ -292,7 +284,7 @@ class KsefTokenImport(models.TransientModel):
             "ksef.token"
         ]
         if info:
-            values.update(Token._ksef_verified_values(info))
+            values.update(Token._ksef_values_from_info(info, new=True))
         else:
             values.update(state="unverified", status_details=unverified_reason)
         # all or nothing, even for callers that do not roll back on error
@@ -337,29 +329,24 @@ class KsefTokenImport(models.TransientModel):
             pending): the token may then only be stored as not verified yet
         :raises UserError: KSeF refused the token (nothing may be stored)
         """
-        Token = self.env["ksef.token"]
-        client = ksef_connection.make_client(self.environment)
+        Messages = self.env["ksef.messages"]
+        service = self.env["ksef.session.service"]
         try:
-            session = client.authenticate_with_ksef_token(
-                parsed,
-                authorization_policy=context_company._ksef_authorization_policy(),
-                poll_interval=0.5,
-                poll_timeout=60.0,
-            )
-            info = client.get_token(session.access_token, parsed.reference_number)
-        except (KsefRateLimited, KsefTransportError, KsefServerError, KsefAuthTimeout) as e:
-            return None, Token._ksef_error_message(e)
+            with service._ksef_secret_session(
+                self.environment, parsed, context_company._ksef_authorization_policy()
+            ) as session:
+                info = session.run(session.client.get_token, parsed.reference_number)
+        except KsefRetryLater as e:
+            return None, str(e)
         except KsefAuthFailed as e:
             if e.retryable:
-                return None, Token._ksef_error_message(e)
-            raise UserError(self._ksef_refused_message(Token._ksef_error_message(e))) from None
+                return None, Messages._ksef_message(e)
+            raise UserError(self._ksef_refused_message(Messages._ksef_message(e))) from None
         except KsefApiError as e:
-            raise UserError(self._ksef_refused_message(Token._ksef_error_message(e))) from None
+            raise UserError(self._ksef_refused_message(Messages._ksef_message(e))) from None
         except KsefError as e:
             _logger.warning("KSeF verification of an imported token failed: %s", e)
-            return None, Token._ksef_error_message(e)
-        finally:
-            client.close()
+            return None, Messages._ksef_message(e)
         if info.status == "Active":
             return info, False
         if info.status == "Pending":
@@ -397,12 +384,6 @@ class KsefTokenImport(models.TransientModel):
     # VALIDATION
     # ------------------------------------------------------------------
 
-    def _check_admin(self):
-        if not self.env.user.has_group("l10n_pl_ksef_token.group_ksef_admin"):
-            raise AccessError(
-                self.env._("Only KSeF administrators may import or generate KSeF tokens.")
-            )
-
     def _uses_branch(self):
         return self.scope == "branch" or (self.scope == "user" and bool(self.branch_id))
 
@@ -428,7 +409,7 @@ class KsefTokenImport(models.TransientModel):
             raise UserError(problem)
         self.env["ksef.token"]._ksef_check_environment_allowed(self.environment)
         company = self.company_id
-        self.env["ksef.token"]._ksef_check_admin(company)
+        self.env["ksef.access"]._ksef_check_admin(company)
         if not company.ksef_nip:
             raise UserError(
                 self.env._(
@@ -442,7 +423,7 @@ class KsefTokenImport(models.TransientModel):
         if self.scope == "user" and not self.user_id:
             raise UserError(self.env._("Choose the operator (user) the token is for."))
         context_company = self._context_company()
-        self.env["ksef.token"]._ksef_check_admin(context_company)
+        self.env["ksef.access"]._ksef_check_admin(context_company)
         if self.branch_id and (
             self.branch_id.root_id != company.root_id or not self.branch_id.ksef_internal_id
         ):

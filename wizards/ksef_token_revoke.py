@@ -30,7 +30,7 @@ class KsefTokenRevoke(models.TransientModel):
         self.ensure_one()
         visible, hidden = self._ksef_split_visible(self)
         lines = self._ksef_hidden_lines(hidden, "revoke")
-        results = visible._ksef_revoke() if visible else {}
+        results = self.env["ksef.token.revocation"]._ksef_revoke(visible) if visible else {}
         for token, error in results.items():
             if error:
                 lines.append(

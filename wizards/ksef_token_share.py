@@ -51,7 +51,9 @@ class KsefTokenShare(models.TransientModel):
         for token in visible:
             try:
                 with self.env.cr.savepoint():
-                    token._ksef_share(self.user_ids, self.company_ids, unshare=unshare)
+                    self.env["ksef.token.sharing"]._ksef_share(
+                        token, self.user_ids, self.company_ids, unshare=unshare
+                    )
             except UserError as e:
                 lines.append(
                     self.env._(

@@ -30,34 +30,14 @@ REFUSED = "token_refused"
 COMPANY_REASONS = {"send": NO_SEND, "fetch": NO_FETCH}
 
 
-class MailActivity(models.Model):
-    _inherit = "mail.activity"
+class KsefHealth(models.AbstractModel):
+    _name = "ksef.health"
+    _description = "KSeF Health Warnings"
 
-    ksef_health_key = fields.Char(
-        readonly=True,
-        copy=False,
-        help="The KSeF health reason this warning is about (one open warning per reason).",
-    )
-
-
-class KsefToken(models.Model):
-    _name = "ksef.token"
-    _inherit = ["ksef.token", "mail.activity.mixin"]
-
-    end_date = fields.Date(
-        compute="_compute_end_date",
-        help="When the token stops working: its expiry date, at the latest 31 December 2026.",
-    )
-    revoked_from_odoo = fields.Boolean(
-        readonly=True,
-        copy=False,
-        help="Revoked on purpose from Odoo: no warning that it stopped working.",
-    )
-
-    @api.depends("expiry_date")
-    def _compute_end_date(self):
-        for token in self:
-            token.end_date = min(token.expiry_date or LEGAL_END, LEGAL_END)
+    @api.model
+    def _ksef_legal_end(self):
+        """The last day KSeF tokens may be used."""
+        return LEGAL_END
 
     # -- the job ---------------------------------------------------------------------------
 
@@ -65,24 +45,29 @@ class KsefToken(models.Model):
     def _cron_ksef_health(self, today=None):
         """Open, update or close one warning per reason; returns the tokens warned about."""
         today = today or fields.Date.context_today(self)
-        self._ksef_log_invalid_key("KSeF token health check")
-        Token = self.sudo().with_context(active_test=False)
-        tokens = Token.search([("origin", "!=", "found")])
-        warned = self.browse()
-        for token in tokens:
-            stopped = token._ksef_stopped_working()
-            token._ksef_set_warning(
+        Token = self.env["ksef.token"].sudo().with_context(active_test=False)
+        Token._ksef_log_invalid_key("KSeF token health check")
+        warned = Token.browse()
+        for token in Token.search([("origin", "!=", "found")]):
+            stopped = self._ksef_stopped_working(token)
+            self._ksef_set_warning(
+                token,
                 STOPPED,
-                (lambda env, t=token: t.with_env(env)._ksef_stopped_texts()) if stopped else None,
+                (lambda env, t=token: self.with_env(env)._ksef_stopped_texts(t.with_env(env)))
+                if stopped
+                else None,
             )
             ends = (
                 token.active
                 and token.state == "active"
                 and token.end_date - timedelta(days=token.company_id.ksef_warning_days) <= today
             )
-            token._ksef_set_warning(
+            self._ksef_set_warning(
+                token,
                 ENDS,
-                (lambda env, t=token: t.with_env(env)._ksef_ends_texts()) if ends else None,
+                (lambda env, t=token: self.with_env(env)._ksef_ends_texts(t.with_env(env)))
+                if ends
+                else None,
                 deadline=token.end_date,
             )
             if stopped or ends:
@@ -90,44 +75,48 @@ class KsefToken(models.Model):
         self._ksef_warn_companies_without_token()
         return warned
 
-    def _ksef_stopped_working(self):
+    @api.model
+    def _ksef_stopped_working(self, token):
         """KSeF revoked or refused the token, and nobody revoked it on purpose from Odoo."""
-        self.ensure_one()
-        return self.active and self.state in ("revoked", "failed") and not self.revoked_from_odoo
+        token.ensure_one()
+        return token.active and token.state in ("revoked", "failed") and not token.revoked_from_odoo
 
-    def _ksef_stopped_texts(self):
-        state = dict(self._fields["state"]._description_selection(self.env))[self.state]
+    @api.model
+    def _ksef_stopped_texts(self, token):
+        state = dict(token._fields["state"]._description_selection(self.env))[token.state]
         # Not inline in the _() call: Babel's extractor evaluates every string token of the
         # call, and an f-string there aborts the extraction of this whole file.
-        details = f" {self.status_details}" if self.status_details else ""
+        details = f" {token.status_details}" if token.status_details else ""
         return (
-            self.env._("KSeF token %(token)s stopped working", token=self.display_name),
+            self.env._("KSeF token %(token)s stopped working", token=token.display_name),
             self.env._(
                 "KSeF reports the token %(token)s as %(state)s (found on %(date)s), so Odoo can "
                 "no longer use it. Generate or import a replacement (KSeF > Tokens), then "
                 "archive this token.%(details)s",
-                token=self.display_name,
+                token=token.display_name,
                 state=state,
                 date=fields.Date.to_string(fields.Date.context_today(self)),
                 details=details,
             ),
         )
 
-    def _ksef_ends_texts(self):
-        end = fields.Date.to_string(self.end_date)
-        if self.expiry_date and self.expiry_date < LEGAL_END:
+    @api.model
+    def _ksef_ends_texts(self, token):
+        end = fields.Date.to_string(token.end_date)
+        legal_end = self._ksef_legal_end()
+        if token.expiry_date and token.expiry_date < legal_end:
             why = self.env._("its expiry date in KSeF")
         else:
             why = self.env._(
                 "the legal end of KSeF tokens (%(date)s): after it, only KSeF certificates work",
-                date=fields.Date.to_string(LEGAL_END),
+                date=fields.Date.to_string(legal_end),
             )
         return (
-            self.env._("KSeF token %(token)s ends on %(date)s", token=self.display_name, date=end),
+            self.env._("KSeF token %(token)s ends on %(date)s", token=token.display_name, date=end),
             self.env._(
                 "The token %(token)s stops working on %(date)s because of %(why)s. Prepare its "
                 "replacement before that day (KSeF > Tokens).",
-                token=self.display_name,
+                token=token.display_name,
                 date=end,
                 why=why,
             ),
@@ -178,37 +167,49 @@ class KsefToken(models.Model):
     def _ksef_companies_without_token(self, operation):
         """Companies with a NIP that no usable token covers for ``operation``."""
         permission = {"send": "InvoiceWrite", "fetch": "InvoiceRead"}[operation]
-        usable = self.sudo().search(
-            [
-                ("state", "=", "active"),
-                ("has_secret", "=", True),
-                ("permission_ids.name", "=", permission),
-            ]
+        usable = (
+            self.env["ksef.token"]
+            .sudo()
+            .search(
+                [
+                    ("state", "=", "active"),
+                    ("has_secret", "=", True),
+                    ("permission_ids.name", "=", permission),
+                ]
+            )
         )
         covered = usable.assigned_company_ids | usable.company_id
         return self.env["res.company"].sudo().search([("ksef_nip", "!=", False)]) - covered
 
     # -- one warning per reason ------------------------------------------------------------
 
-    def _ksef_set_warning(self, key, texts, deadline=None):
-        """This token's one warning for ``key`` (see :func:`_set_warning`)."""
-        self.ensure_one()
-        return _set_warning(self, key, texts, self.company_id, deadline)
+    @api.model
+    def _ksef_set_warning(self, token, key, texts, deadline=None):
+        """``token``'s one warning for ``key`` (see :func:`_set_warning`)."""
+        token.ensure_one()
+        return _set_warning(token, key, texts, token.company_id, deadline)
 
-    def _ksef_warn_refused(self, reason):
-        """The session service found this token refused (it stopped working) or short of a
+    @api.model
+    def _ksef_warn_refused(self, token, reason):
+        """The session factory found ``token`` refused (it stopped working) or short of a
         permission: one warning to the company's responsible, in their language. The health
         job closes a "stopped working" warning once the token is archived; a permission
         warning stays until someone marks it done."""
-        self.ensure_one()
-        if self._ksef_stopped_working():
-            self._ksef_set_warning(STOPPED, lambda env: self.with_env(env)._ksef_stopped_texts())
+        token.ensure_one()
+        if self._ksef_stopped_working(token):
+            self._ksef_set_warning(
+                token,
+                STOPPED,
+                lambda env: self.with_env(env)._ksef_stopped_texts(token.with_env(env)),
+            )
             return
 
         def texts(env):
-            token = self.with_env(env)
             return (
-                env._("KSeF refused a request of token %(token)s", token=token.display_name),
+                env._(
+                    "KSeF refused a request of token %(token)s",
+                    token=token.with_env(env).display_name,
+                ),
                 env._(
                     "%(reason)s Odoo corrected the token's permissions; generate a token with "
                     "the missing permission if this company needs it (KSeF > Tokens).",
@@ -216,7 +217,7 @@ class KsefToken(models.Model):
                 ),
             )
 
-        self._ksef_set_warning(REFUSED, texts)
+        self._ksef_set_warning(token, REFUSED, texts)
 
 
 def _set_warning(record, key, texts, company, deadline=None):
