@@ -43,6 +43,7 @@ demo: config
 
 lint: setup
 	@PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/pre-commit run --all-files --show-diff-on-failure
+	@PATH="$(VENV)/bin:$$PATH" bash tools/lint_selftest.sh
 
 # from inside ksef/tests, so that pytest never imports the addon (and Odoo) around the package
 test-ksef: setup
@@ -62,6 +63,7 @@ bench: config
 	@$(PY) bench/bench_ksef.py
 	@bash tools/run_bench_odoo.sh "$(BUILD)" bench/bench_odoo.py
 	@bash tools/run_bench_odoo.sh "$(BUILD)" bench/bench_sessions.py
+	@bash tools/run_bench_odoo.sh "$(BUILD)" bench/bench_factory.py
 
 pot: config
 	@bash tools/make_pot.sh "$(BUILD)"
