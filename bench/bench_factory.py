@@ -67,9 +67,10 @@ def ms(seconds):
 
 def session_request(registry, uid, company_id, forget=False):
     """Seconds for one session request in its own cursor (``forget``: full authentication)."""
-    with registry.cursor() as cr:
-        if forget:
+    if forget:
+        with registry.cursor() as cr:  # committed: the renewal runs in a cursor of its own
             cr.execute("DELETE FROM ksef_session")
+    with registry.cursor() as cr:
         env = api.Environment(cr, uid, {})
         company = env["res.company"].browse(company_id)
         started = time.perf_counter()

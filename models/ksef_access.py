@@ -126,7 +126,8 @@ class KsefAccess(models.AbstractModel):
         token.ensure_one()
         if operation not in OPERATION_GROUPS:
             raise ValueError(f"unknown KSeF operation {operation!r}")
-        user = user or self.env.user
+        # read in sudo: what the user may do is the question here, not what they may read
+        user = (user or self.env.user).sudo()
         token = token.sudo()
         problems = []
         if not user.has_group(OPERATION_GROUPS[operation]):
@@ -181,8 +182,7 @@ class KsefAccess(models.AbstractModel):
             )
         elif not token.has_secret:
             problems.append(self.env._("Odoo holds no secret for this token."))
-        today = fields.Date.context_today(self)
-        if token.expiry_date and token.expiry_date < today:
+        if token.expiry_date and token.expiry_date < fields.Date.today():
             problems.append(self.env._("The token expired on %(date)s.", date=token.expiry_date))
         return problems
 

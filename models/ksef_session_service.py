@@ -300,11 +300,23 @@ class KsefSessionService(models.AbstractModel):
         company (or branch), then the branch's, then the company's (up the parents). Within
         each level the least privileged first. Tokens not yet verified with KSeF are never
         candidates."""
-        chain = company | company.sudo().parent_ids[::-1]
+        chain = company._ksef_chain()
         tokens = (
             self.env["ksef.token"]
             .sudo()
-            .search([("company_id", "in", chain.ids), ("state", "!=", "unverified")], order="id")
+            .search_fetch(
+                [("company_id", "in", chain.ids), ("state", "!=", "unverified")],
+                [
+                    "company_id",
+                    "scope",
+                    "operator_id",
+                    "state",
+                    "active",
+                    "expiry_date",
+                    "environment",
+                ],
+                order="id",
+            )
         )
 
         def by_level(records):

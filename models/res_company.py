@@ -114,6 +114,13 @@ class ResCompany(models.Model):
                     )
                 )
 
+    def _ksef_chain(self):
+        """This company, then its parents from the closest up (``parent_ids`` without
+        computing it)."""
+        self.ensure_one()
+        ids = [int(i) for i in (self.sudo().parent_path or "").split("/") if i]
+        return self.browse([self.id, *reversed([i for i in ids if i != self.id])])
+
     def _ksef_responsible(self):
         """The one user who gets this company's KSeF warnings: its KSeF responsible, else its
         parent's, else its KSeF administrator with the lowest id (internal, active, allowed
@@ -240,7 +247,7 @@ class ResCompany(models.Model):
         its own IP lists, else those of the closest parent that has some; ``None`` when no
         policy is set."""
         self.ensure_one()
-        for company in (self | self.parent_ids[::-1]).sudo():
+        for company in self._ksef_chain().sudo():
             if company.ksef_ip4_addresses or company.ksef_ip4_ranges or company.ksef_ip4_masks:
                 return self._ksef_authorization_policy_of(company)
         return None
