@@ -105,12 +105,18 @@ class KsefAccess(models.AbstractModel):
         """The KSeF groups of which an operator must hold one to use a token with these KSeF
         permissions (an A token, or any other permission: the administrators)."""
         names = set(permission_names)
-        groups = []
-        if "InvoiceWrite" in names:
-            groups.append(SEND_GROUP)
-        if "InvoiceRead" in names:
-            groups.append(FETCH_GROUP)
-        if names - {"InvoiceRead", "InvoiceWrite"} or not groups:
+        invoice_operations = ("send", "fetch")
+        groups = [
+            OPERATION_GROUPS[operation]
+            for operation in invoice_operations
+            if ksef_perms.permissions_allow(operation, names)
+        ]
+        invoice_permissions = {
+            p
+            for operation in invoice_operations
+            for p in ksef_perms.OPERATION_PERMISSIONS[operation]
+        }
+        if names - invoice_permissions or not groups:
             groups = [ADMIN_GROUP]
         return groups
 

@@ -13,6 +13,8 @@ from datetime import date, timedelta
 
 from odoo import api, fields, models
 
+from ..ksef.permissions import OPERATION_PERMISSIONS
+
 _logger = logging.getLogger(__name__)
 
 #: under the 2025 regulation, KSeF tokens may be used until this day at the latest
@@ -166,7 +168,6 @@ class KsefHealth(models.AbstractModel):
     @api.model
     def _ksef_companies_without_token(self, operation):
         """Companies with a NIP that no usable token covers for ``operation``."""
-        permission = {"send": "InvoiceWrite", "fetch": "InvoiceRead"}[operation]
         usable = (
             self.env["ksef.token"]
             .sudo()
@@ -174,7 +175,7 @@ class KsefHealth(models.AbstractModel):
                 [
                     ("state", "=", "active"),
                     ("has_secret", "=", True),
-                    ("permission_ids.name", "=", permission),
+                    ("permission_ids.name", "in", OPERATION_PERMISSIONS[operation]),
                 ]
             )
         )
