@@ -17,7 +17,8 @@ Paths, fields and statuses follow ``openapi.json`` of KSeF API 2.6.0.
 
 Layout: this module holds :class:`KsefClient` (the choke point, the token, permission, limit
 and invoice endpoints); the authentication endpoints and flows are its mixin
-:class:`.auth_flows.KsefAuthFlows`; reading answers and error bodies is :mod:`.wire`.
+:class:`.auth_flows.KsefAuthFlows`, the KSeF-certificate endpoints its mixin
+:class:`.certificates.KsefCertificateEndpoints`; reading answers and error bodies is :mod:`.wire`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from .auth_flows import (
     KsefAuthFlows,
     _poll_until,
 )
+from .certificates import KsefCertificateEndpoints
 from .environments import base_url as _resolve_base_url
 from .errors import KsefAuthTimeout, KsefError, KsefServerError, KsefTransportError
 from .models import GeneratedToken, TokenPage
@@ -117,7 +119,7 @@ def _log_response(method, path, response, started, ok):
 # --- the client -------------------------------------------------------------------------------
 
 
-class KsefClient(KsefAuthFlows):
+class KsefClient(KsefAuthFlows, KsefCertificateEndpoints):
     """Client of the KSeF API 2.0 for one environment.
 
     :param base_url_or_env: ``'test'``, ``'demo'``, ``'prod'`` or an explicit base URL ending

@@ -205,3 +205,8 @@ class KsefXmlError(KsefError, ValueError):
 
 class KsefCryptoError(KsefError):
     """Key or certificate material is unusable (wrong password, unsupported key, expired...)."""
+
+
+class KsefTimeout(KsefAuthTimeout):
+    """An asynchronous KSeF operation other than authentication (e.g. a certificate
+    enrolment) stayed in progress longer than the caller allowed. ``code`` says which."""

@@ -146,3 +146,84 @@ class AuthSessionInfo:
     refresh_token_valid_until: datetime | None = None
     authentication_method_category: str | None = None
     status_description: str | None = None
+
+
+# --- KSeF certificates (``/certificates/*``) -------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class CertificateLimits:
+    """``GET /certificates/limits``: what the authenticated subject may still request."""
+
+    can_request: bool
+    enrollment_remaining: int
+    enrollment_limit: int
+    certificate_remaining: int
+    certificate_limit: int
+
+
+@dataclasses.dataclass(frozen=True)
+class EnrollmentData:
+    """``GET /certificates/enrollments/data``: the DN a CSR must carry (``None`` = absent)."""
+
+    common_name: str
+    country_name: str
+    given_name: str | None = None
+    surname: str | None = None
+    serial_number: str | None = None
+    unique_identifier: str | None = None
+    organization_name: str | None = None
+    organization_identifier: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EnrollmentStatus:
+    """``GET /certificates/enrollments/{referenceNumber}``.
+
+    ``code``: 100 accepted (in progress), 200 issued (``serial_number`` set), 400 rejected,
+    500 unknown error, 550 cancelled by the system.
+    """
+
+    code: int
+    description: str
+    details: tuple = ()
+    serial_number: str | None = None
+    request_date: datetime | None = None
+
+    @property
+    def issued(self):
+        return self.code == 200
+
+    @property
+    def pending(self):
+        return self.code == 100
+
+    @property
+    def failed(self):
+        return self.code >= 400
+
+
+@dataclasses.dataclass(frozen=True)
+class RetrievedCertificate:
+    """One entry of ``POST /certificates/retrieve``."""
+
+    serial_number: str
+    name: str
+    certificate_type: str  # Authentication / Offline
+    certificate_der: bytes = dataclasses.field(repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class CertificateInfo:
+    """One entry of ``POST /certificates/query`` (datetimes aware)."""
+
+    serial_number: str
+    name: str
+    certificate_type: str  # Authentication / Offline
+    common_name: str
+    status: str  # Active / Blocked / Revoked / Expired
+    subject_identifier: Identifier | None = None
+    valid_from: datetime | None = None
+    valid_to: datetime | None = None
+    last_use_date: datetime | None = None
+    request_date: datetime | None = None

@@ -9,7 +9,10 @@ One re-entrant lock guards all state, so any number of client threads may call a
 Test-support API (all thread-safe): :meth:`KsefSimulator.grant`, :meth:`revoke_grant`,
 :meth:`link_person`, :meth:`create_token`, :meth:`set_token_status`, :meth:`token_info`,
 :meth:`add_invoice`, :meth:`advance`, :meth:`reset`, :meth:`rotate_key`, ``faults``,
-``calls`` (Counter of ``'METHOD /route'``) and ``request_log``.
+``calls`` (Counter of ``'METHOD /route'``) and ``request_log``; KSeF certificates:
+``ca`` (the simulator CA), :attr:`certificates`, :attr:`enrollments`,
+:meth:`certificate_der`, :meth:`set_certificate_status`, :meth:`set_certificate_valid_to`,
+:meth:`issue_certificate`.
 
 Not implemented: an operation of the official API (2.8.1, :mod:`.spec_paths`) that the
 simulator does not serve is answered ``501 Not Implemented`` with an
@@ -31,7 +34,7 @@ import threading
 import time
 import unicodedata
 
-from . import auth, errors, queries, tokens
+from . import auth, certificates, errors, queries, tokens
 from .clock import Clock, iso
 from .config import SimulatorConfig
 from .faults import Faults
@@ -46,6 +49,7 @@ from .state import (
     as_context,
     as_subject,
     context_problem,
+    new_reference,
 )
 from .web import REASONS, Request, Response, headers_from_environ, parse_query, read_body
 
@@ -172,6 +176,14 @@ ROUTES = (
         auth=ACCESS,
         required=("SubunitManage",),
     ),
+    _route("GET", "/certificates/limits", certificates.limits, auth=ACCESS),
+    _route("GET", "/certificates/enrollments/data", certificates.enrollment_data, auth=ACCESS),
+    _route("POST", "/certificates/enrollments", certificates.enroll, auth=ACCESS),
+    _route("GET", "/certificates/enrollments/{ref}", certificates.enrollment_status, auth=ACCESS),
+    _route("POST", "/certificates/retrieve", certificates.retrieve, auth=ACCESS),
+    _route("POST", "/certificates/query", certificates.query, auth=ACCESS),
+    _route("POST", "/certificates/{ref}/revoke", certificates.revoke, auth=ACCESS),
+    _route("PUT", "/testdata/certificates/{ref}", certificates.testdata_update, auth=ACCESS),
 )
 
 
@@ -216,6 +228,8 @@ class KsefSimulator:
             make_published_key(usage=(TOKEN_USAGE,)),
             make_published_key(usage=(SYMMETRIC_USAGE,)),
         ]
+        #: the CA issuing KSeF certificates (kept by :meth:`reset`, like the published keys)
+        self.ca = certificates.SimulatorCA(self.clock.now())
         self._init_state()
 
     def _init_state(self):
@@ -533,6 +547,105 @@ class KsefSimulator:
         for i in range(count):
             self.add_invoice(nip, partner_nip, permanent_storage=now - 86400 * (i + 1))
             self.add_invoice(partner_nip, nip, permanent_storage=now - 86400 * (i + 1) - 3600)
+
+    # --- KSeF certificates ---
+
+    @property
+    def certificates(self):
+        """JSON (``CertificateListItem`` plus ``revocationReason``) of every issued KSeF
+        certificate, newest request first."""
+        with self._lock:
+            certificates.process(self)
+            now = self.clock.now()
+            records = sorted(
+                self.state.certificates.values(),
+                key=lambda r: (r.request_date, r.seq),
+                reverse=True,
+            )
+            return [dict(r.to_json(now), revocationReason=r.revocation_reason) for r in records]
+
+    @property
+    def enrollments(self):
+        """``{referenceNumber, subject, name, type, code, details, serial}`` of every
+        enrolment, oldest first."""
+        with self._lock:
+            certificates.process(self)
+            return [
+                {
+                    "referenceNumber": e.reference_number,
+                    "subject": e.subject.to_json(),
+                    "name": e.name,
+                    "type": e.certificate_type,
+                    "code": e.status_code,
+                    "details": list(e.status_details),
+                    "serial": e.serial,
+                }
+                for e in sorted(self.state.enrollments.values(), key=lambda e: e.created)
+            ]
+
+    def certificate_der(self, serial):
+        """The DER of an issued KSeF certificate (``KeyError`` if unknown)."""
+        with self._lock:
+            certificates.process(self)
+            return self.state.certificates[serial].der
+
+    def set_certificate_status(self, serial, status):
+        """Force a KSeF certificate's status: ``Active``, ``Blocked`` or ``Revoked``."""
+        if status not in ("Active", "Blocked", "Revoked"):
+            raise ValueError("status must be Active, Blocked or Revoked (Expired follows validTo)")
+        with self._lock:
+            certificates.process(self)
+            self.state.certificates[serial].status = status
+
+    def set_certificate_valid_to(self, serial, valid_to):
+        """Move a KSeF certificate's ``validTo`` (epoch seconds or an aware datetime); in the
+        past it is ``Expired``. The DER keeps its original notAfter, as on KSeF TEST."""
+        if hasattr(valid_to, "timestamp"):
+            valid_to = valid_to.timestamp()
+        with self._lock:
+            certificates.process(self)
+            self.state.certificates[serial].valid_to = float(valid_to)
+
+    def issue_certificate(
+        self,
+        subject,
+        private_key,
+        enrollment_data,
+        *,
+        name="Certyfikat testowy",
+        certificate_type="Authentication",
+    ):
+        """Issue a KSeF certificate at once, without the HTTP enrolment (test set-up).
+
+        :param subject: the identity it carries (``'5265877635'``, an ``Identifier``, ...)
+        :param private_key: the key to certify (its public half is used)
+        :param enrollment_data: :class:`ksef.models.EnrollmentData` for the subject DN
+        :returns: ``(serial, cryptography certificate)``
+        """
+        from cryptography import x509
+
+        from .. import csr
+
+        subject = as_subject(subject)
+        der = csr.build_csr(private_key, enrollment_data)
+        with self._lock:
+            now = self.clock.now()
+            record = certificates.EnrollmentRecord(
+                reference_number=new_reference("EH", now),
+                subject=subject,
+                name=name,
+                certificate_type=certificate_type,
+                csr_der=der,
+                spki=certificates._spki(private_key.public_key()),
+                created=now,
+                ready_at=now,
+            )
+            self.state.enrollments[record.reference_number] = record
+            certificates.process(self)
+            if record.serial is None:
+                raise ValueError("not issued: " + "; ".join(record.status_details))
+            der = self.state.certificates[record.serial].der
+        return record.serial, x509.load_der_x509_certificate(der)
 
     def _context(self, context):
         context = as_context(context)

@@ -24,7 +24,7 @@ import logging
 import secrets
 
 from ..models import Identifier
-from . import errors, jwt
+from . import certificates, errors, jwt
 from .clock import iso
 from .state import (
     CHALLENGE_RE,
@@ -60,6 +60,14 @@ METHODS = {
             "category": "XadesSignature",
             "code": "xades.qualified-signature",
             "displayName": "Podpis kwalifikowany",
+        },
+    ),
+    "InternalCertificate": (
+        "InternalCertificate",
+        {
+            "category": "XadesSignature",
+            "code": "xades.internal-certificate",
+            "displayName": "Certyfikat KSeF",
         },
     ),
     "QualifiedSeal": (
@@ -278,7 +286,17 @@ def _consume_challenge(sim, value):
 
 
 def _new_operation(
-    sim, req, *, context, method, subject, outcome, token_reference=None, allowed_ips=None
+    sim,
+    req,
+    *,
+    context,
+    method,
+    subject,
+    outcome,
+    token_reference=None,
+    allowed_ips=None,
+    enrollment_data=None,
+    certificate_serial=None,
 ):
     now = sim.clock.now()
     code, description, *details = outcome
@@ -297,6 +315,8 @@ def _new_operation(
         status_details=tuple(details[0]) if details else (),
         token_reference=token_reference,
         allowed_ips=allowed_ips,
+        enrollment_data=enrollment_data,
+        certificate_serial=certificate_serial,
     )
     sim.state.operations[operation.reference_number] = operation
     token, _jti, valid_until = issue(sim, "OperationToken", operation, sim.config.operation_ttl)
@@ -359,6 +379,9 @@ def xades_signature(sim, req):
 
     subject_type = getattr(verified, "subject_identifier_type", "certificateSubject")
     certificate = _x509(getattr(verified, "certificate", None))
+    internal = certificates.internal_login(sim, certificate)
+    if internal is not None:  # a KSeF certificate of the simulator CA
+        return _internal_certificate_login(sim, req, verified, context, internal)
     if subject_type == "certificateFingerprint":
         fingerprint = getattr(verified, "fingerprint", None) or _fingerprint(certificate)
         subject = Identifier("Fingerprint", str(fingerprint).upper())
@@ -385,6 +408,33 @@ def xades_signature(sim, req):
         subject=subject,
         outcome=outcome,
         allowed_ips=allowed_ips,
+        enrollment_data=certificates.enrollment_data_of(certificate),
+    )
+
+
+def _allowed_ips_of(verified):
+    policy = getattr(verified, "authorization_policy", None)
+    if not policy:
+        return None
+    return validate_allowed_ips(policy.to_json() if hasattr(policy, "to_json") else policy)
+
+
+def _internal_certificate_login(sim, req, verified, context, internal):
+    """``InternalCertificate``: the subject is the one the KSeF certificate was issued to
+    (whatever ``SubjectIdentifierType`` says); 460 for an unusable certificate."""
+    record = internal.record
+    subject = record.subject if record is not None else None
+    outcome = internal.outcome or _permission_outcome(sim, subject, context)
+    return _new_operation(
+        sim,
+        req,
+        context=context,
+        method="InternalCertificate",
+        subject=subject,
+        outcome=outcome,
+        allowed_ips=_allowed_ips_of(verified),
+        enrollment_data=certificates.enrollment_data_of(verified.certificate),
+        certificate_serial=record.serial if record is not None else None,
     )
 
 

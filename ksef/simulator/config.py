@@ -59,6 +59,10 @@ EFFECTIVE_GROUPS = (
 )
 
 
+#: per authenticated subject type: (enrolments, active certificates), REFERENCE §6
+DEFAULT_CERTIFICATE_LIMITS = {"Nip": (300, 100), "Pesel": (12, 6), "Fingerprint": (12, 6)}
+
+
 def _limits_tuple(value):
     """Accept ``(s, m, h)`` or ``{'perSecond':…, 'perMinute':…, 'perHour':…}``."""
     if isinstance(value, dict):
@@ -89,6 +93,13 @@ class SimulatorConfig:
     * ``require_xades_for_token_generation``: ``POST /tokens`` in a session authenticated
       with a KSeF token answers 403 ``auth-method-not-allowed`` (KSeF docs say generating a
       token needs a XAdES login; set ``False`` to allow it).
+    * ``enrollment_delay``: a certificate enrolment reports status 100 that long.
+    * ``certificate_validity_days``: validity of an issued KSeF certificate (from the
+      simulator clock at issue, or from the request's ``validFrom``); KSeF: 2 years.
+    * ``certificate_limits``: ``{identifier type: (enrolments, active certificates)}`` per
+      authenticated subject (KSeF: Nip 300/100, Pesel 12/6, Fingerprint 12/6).
+    * ``enrollment_retention``: after this ``GET /certificates/enrollments/{ref}`` answers
+      410 Gone (KSeF: 30 days).
     * ``owner_permissions``: what the owner of a NIP context holds there.
     * ``seed_demo``: create the demo context / invoices of :mod:`.__main__`.
     """
@@ -105,6 +116,12 @@ class SimulatorConfig:
     max_body_bytes: int = 1024 * 1024
     trust_forwarded_for: bool = False
     require_xades_for_token_generation: bool = True
+    enrollment_delay: float = 0.0
+    certificate_validity_days: int = 730
+    certificate_limits: dict = dataclasses.field(
+        default_factory=lambda: dict(DEFAULT_CERTIFICATE_LIMITS)
+    )
+    enrollment_retention: int = 30 * 86400
     owner_permissions: tuple = (
         "InvoiceRead",
         "InvoiceWrite",
@@ -133,7 +150,11 @@ class SimulatorConfig:
 def fast_test_config(**overrides):
     """The configuration of the ``sim`` test fixture: no delays, no rate limits."""
     values = dict(
-        rate_limits=False, token_activation_delay=0.0, token_revocation_delay=0.0, auth_delay=0.0
+        rate_limits=False,
+        token_activation_delay=0.0,
+        token_revocation_delay=0.0,
+        auth_delay=0.0,
+        enrollment_delay=0.0,
     )
     values.update(overrides)
     return SimulatorConfig(**values)

@@ -196,6 +196,11 @@ class AuthOperation:
     refresh_valid_until: float | None = None
     last_refresh: float | None = None
     revoked: bool = False  # status 425 after DELETE /auth/sessions/...
+    #: XAdES logins: the DN of the signing certificate (``ksef.models.EnrollmentData``), what
+    #: ``GET /certificates/enrollments/data`` answers; ``None`` for token logins
+    enrollment_data: object = None
+    #: the serial number of the KSeF certificate used (InternalCertificate logins)
+    certificate_serial: str | None = None
 
 
 @dataclasses.dataclass
@@ -263,6 +268,67 @@ class Grant:
     start: float
 
 
+@dataclasses.dataclass
+class EnrollmentRecord:
+    """One certificate enrolment (``…-EH-…``): status 100 until ``ready_at``, then issued
+    (200, ``serial``) or rejected (400 with details)."""
+
+    reference_number: str
+    subject: Identifier
+    name: str
+    certificate_type: str  # Authentication / Offline
+    csr_der: bytes = dataclasses.field(repr=False)
+    spki: bytes = dataclasses.field(repr=False)  # the CSR public key, DER SubjectPublicKeyInfo
+    created: float
+    ready_at: float
+    valid_from: float | None = None
+    status_code: int = 100
+    status_description: str = "Wniosek przyjęty do realizacji"
+    status_details: tuple = ()
+    serial: str | None = None
+
+
+@dataclasses.dataclass
+class CertificateRecord:
+    """A KSeF certificate the simulator CA issued."""
+
+    serial: str  # 16 upper-case hex digits
+    name: str
+    certificate_type: str  # Authentication / Offline
+    subject: Identifier  # the identity it carries (who requested it)
+    common_name: str
+    der: bytes = dataclasses.field(repr=False)
+    spki: bytes = dataclasses.field(repr=False)
+    valid_from: float
+    valid_to: float
+    request_date: float
+    status: str = "Active"  # Active / Blocked / Revoked (Expired is computed)
+    last_use: float | None = None
+    revocation_reason: str | None = None
+    seq: int = 0
+
+    def effective_status(self, now):
+        if self.status == "Active" and now >= self.valid_to:
+            return "Expired"
+        return self.status
+
+    def to_json(self, now):
+        from .clock import iso
+
+        return {
+            "certificateSerialNumber": self.serial,
+            "name": self.name,
+            "type": self.certificate_type,
+            "commonName": self.common_name,
+            "status": self.effective_status(now),
+            "subjectIdentifier": self.subject.to_json(),
+            "validFrom": iso(self.valid_from),
+            "validTo": iso(self.valid_to),
+            "lastUseDate": iso(self.last_use),
+            "requestDate": iso(self.request_date),
+        }
+
+
 def digest(secret):
     return hashlib.sha256(secret.encode("utf-8")).digest()
 
@@ -313,6 +379,8 @@ class State:
         self.permission_operations = {}  # EG reference -> status code
         self.blocked_contexts = set()  # (type, value): authentication ends with 480
         self.token_seq = 0
+        self.enrollments = {}  # EH reference -> EnrollmentRecord
+        self.certificates = {}  # serial -> CertificateRecord (KSeF certificates issued)
 
     # --- permissions ---
 

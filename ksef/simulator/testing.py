@@ -56,6 +56,9 @@ class RawKsef:
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
 
+    def put(self, path, **kw):
+        return self.request("PUT", path, **kw)
+
     # --- steps of the documented flows ---
 
     def challenge(self):

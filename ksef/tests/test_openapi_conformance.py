@@ -233,6 +233,83 @@ OPERATIONS = [
         ),
     ),
 ]
+
+EH_REF = "20251010-EH-1B6C9EB000-4B15D3AEB9-89"
+CERT_SERIAL = "0321C82DA41B4362"
+#: answers for operations whose spec has no example
+NO_EXAMPLE_BODIES = {
+    "/certificates/limits": {
+        "canRequest": True,
+        "enrollment": {"remaining": 299, "limit": 300},
+        "certificate": {"remaining": 99, "limit": 100},
+    },
+}
+OPERATIONS += [
+    (
+        "certificate-limits",
+        "GET",
+        "/certificates/limits",
+        "/certificates/limits",
+        lambda c: c.get_certificate_limits(JWT),
+    ),
+    (
+        "enrollment-data",
+        "GET",
+        "/certificates/enrollments/data",
+        "/certificates/enrollments/data",
+        lambda c: c.get_enrollment_data(JWT),
+    ),
+    (
+        "enroll",
+        "POST",
+        "/certificates/enrollments",
+        "/certificates/enrollments",
+        lambda c: c.enroll_certificate(
+            JWT,
+            "Certyfikat-Auth 004 ąę",
+            "Offline",
+            b"0\x82\x03&0\x82\x01\xde\x02\x01\x00",
+            valid_from=datetime(2025, 8, 28, 9, 22, 13, tzinfo=timezone.utc),
+        ),
+    ),
+    (
+        "enrollment-status",
+        "GET",
+        "/certificates/enrollments/{referenceNumber}",
+        f"/certificates/enrollments/{EH_REF}",
+        lambda c: c.get_enrollment_status(JWT, EH_REF),
+    ),
+    (
+        "retrieve-certificates",
+        "POST",
+        "/certificates/retrieve",
+        "/certificates/retrieve",
+        lambda c: c.retrieve_certificates(JWT, [CERT_SERIAL, "0321F21DA462A362"]),
+    ),
+    (
+        "query-certificates",
+        "POST",
+        "/certificates/query",
+        "/certificates/query",
+        lambda c: c.query_certificates(
+            JWT,
+            serial_number=CERT_SERIAL,
+            name="Cert",
+            certificate_type="Authentication",
+            status="Active",
+            expires_after=datetime(2026, 1, 1, tzinfo=timezone.utc),
+            page_size=10,
+            page_offset=2,
+        ),
+    ),
+    (
+        "revoke-certificate",
+        "POST",
+        "/certificates/{certificateSerialNumber}/revoke",
+        f"/certificates/{CERT_SERIAL}/revoke",
+        lambda c: c.revoke_certificate(JWT, CERT_SERIAL, "KeyCompromise"),
+    ),
+]
 IDS = [case[0] for case in OPERATIONS]
 
 
@@ -242,6 +319,7 @@ def scripted_client(spec, method, template, path):
     status, body = example(spec, method, template)
     if template == "/security/public-key-certificates":
         body = CERTIFICATES  # the spec's example certificate is truncated ("MIIB...")
+    body = NO_EXAMPLE_BODIES.get(template, body)
     fake.add(method, path, int(status), body)
     fake.add("GET", "/security/public-key-certificates", 200, CERTIFICATES)
     return KsefClient(BASE, session=fake.session()), fake
@@ -286,9 +364,10 @@ def request_problems(spec, request):
     for header in request.headers:
         if header.lower() not in STANDARD_HEADERS and header.lower() not in declared_headers:
             problems.append(f"{where}: undocumented header {header}")
+    segments = dict(zip(template.split("/"), url.path[len("/v2") :].split("/"), strict=False))
     for name, param in params.items():
         if param["in"] == "path":
-            value = url.path.rsplit("/", 1)[1]
+            value = segments.get("{" + name + "}")
             problems += spec.validate(param["schema"], value, f"{where} path {name}")
     problems += _body_problems(spec, operation, request, where)
     wants_bearer = any("Bearer" in item for item in operation.get("security") or [])
@@ -359,8 +438,17 @@ def test_every_client_endpoint_is_covered():
         "get_context_limits",
         "get_subject_limits",
         "grant_subunit_administrator",
+        "get_certificate_limits",
+        "get_enrollment_data",
+        "enroll_certificate",
+        "get_enrollment_status",
+        "retrieve_certificates",
+        "query_certificates",
+        "revoke_certificate",
     }
     composite = {
+        "wait_for_enrollment",
+        "iter_certificates",
         "iter_tokens",
         "wait_for_token_status",
         "wait_for_authentication",
@@ -564,6 +652,31 @@ def test_sweep_of_every_operation_against_the_simulator(
             Identifier("Pesel", "90010112345"),
             "Administrator oddziału",
         ),
+    ]
+    # KSeF certificates: enrol with the owner's XAdES session, then use and revoke
+    from ksef import csr
+
+    limits = client.get_certificate_limits(owner.access_token)
+    assert limits.can_request
+    data = client.get_enrollment_data(owner.access_token)
+    certificate_key = csr.generate_key("ec")
+    enrollment = client.enroll_certificate(
+        owner.access_token, "Sweep certyfikat", "Offline", csr.build_csr(certificate_key, data)
+    )
+    issued = client.get_enrollment_status(owner.access_token, enrollment)
+    assert issued.issued
+    assert client.retrieve_certificates(owner.access_token, [issued.serial_number])
+    listed, _more = client.query_certificates(owner.access_token, status="Active", page_size=10)
+    assert [c.serial_number for c in listed] == [issued.serial_number]
+    client.revoke_certificate(owner.access_token, issued.serial_number, "Superseded")
+    failing += [
+        lambda: client.get_enrollment_data(session.access_token),  # 25001: token session
+        lambda: client.enroll_certificate(  # 25004: not a CSR
+            owner.access_token, "Sweep certyfikat", "Offline", b"not a CSR"
+        ),
+        lambda: client.get_enrollment_status(owner.access_token, EH_REF),  # 25005
+        lambda: client.revoke_certificate(owner.access_token, issued.serial_number),  # 25009
+        lambda: client.revoke_certificate(owner.access_token, CERT_SERIAL),  # 25008
     ]
     for call in failing:
         with pytest.raises(errors.KsefApiError):
