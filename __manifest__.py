@@ -16,6 +16,7 @@
         "security/ksef_security.xml",
         "security/ir.model.access.csv",
         "data/ksef_permission_data.xml",
+        "data/ir_config_parameter.xml",
         "views/ksef_token_views.xml",
         "views/ksef_token_import_views.xml",
         "views/ksef_sandbox_token_views.xml",

@@ -12,6 +12,8 @@ and one list is kept: who a company's KSeF administrators are
 (:meth:`KsefAccess._ksef_company_admins`).
 """
 
+from datetime import date
+
 from odoo import api, fields, models
 from odoo.exceptions import AccessError
 
@@ -28,6 +30,13 @@ OPERATION_GROUPS = {
 }
 #: the scopes a session can be asked for
 SCOPES = tuple(OPERATION_GROUPS)
+#: the setting "KSeF tokens usable until" (``ir.config_parameter``)
+TOKEN_CUTOFF_PARAM = "l10n_pl_ksef_token.token_cutoff"
+#: its default: under the regulation in force (Dz.U. 2025 poz. 1815, § 13) KSeF tokens may
+#: be used to authenticate until 31 December 2026
+DEFAULT_TOKEN_CUTOFF = date(2026, 12, 31)
+#: what the Ministry proposed (not law yet): tokens issued before 2027 usable until then
+PROPOSED_TOKEN_CUTOFF = date(2027, 11, 30)
 
 
 class KsefAccess(models.AbstractModel):
@@ -174,8 +183,19 @@ class KsefAccess(models.AbstractModel):
         return problems
 
     @api.model
+    def _ksef_token_cutoff(self):
+        """The last day KSeF tokens may be used to authenticate: the setting "KSeF tokens
+        usable until" (data, not code: an administrator changes it when the law changes)."""
+        value = self.env["ir.config_parameter"].sudo().get_param(TOKEN_CUTOFF_PARAM)
+        try:
+            return fields.Date.to_date(value) or DEFAULT_TOKEN_CUTOFF
+        except ValueError:
+            return DEFAULT_TOKEN_CUTOFF
+
+    @api.model
     def _ksef_token_state_problems(self, token):
-        """Why ``token`` cannot authenticate now whoever asks (state, secret, expiry)."""
+        """Why ``token`` cannot authenticate now whoever asks (state, secret, expiry, the
+        token cut-off)."""
         problems = []
         if token.state != "active" or not token.active:
             problems.append(
@@ -188,8 +208,18 @@ class KsefAccess(models.AbstractModel):
             )
         elif not token.has_secret:
             problems.append(self.env._("Odoo holds no secret for this token."))
-        if token.expiry_date and token.expiry_date < fields.Date.today():
+        today = fields.Date.today()
+        if token.expiry_date and token.expiry_date < today:
             problems.append(self.env._("The token expired on %(date)s.", date=token.expiry_date))
+        cutoff = self._ksef_token_cutoff()
+        if cutoff < today:
+            problems.append(
+                self.env._(
+                    "KSeF tokens may be used only until %(date)s (the setting KSeF tokens usable "
+                    "until); use a KSeF certificate.",
+                    date=fields.Date.to_string(cutoff),
+                )
+            )
         return problems
 
     @api.model

@@ -9,7 +9,7 @@ a company's (on the company). Each goes to one user, the company's KSeF responsi
 reason. Running the job again changes nothing; a reason that went away closes its activity."""
 
 import logging
-from datetime import date, timedelta
+from datetime import timedelta
 
 from odoo import api, fields, models
 
@@ -17,8 +17,6 @@ from ..ksef.permissions import OPERATION_PERMISSIONS
 
 _logger = logging.getLogger(__name__)
 
-#: under the 2025 regulation, KSeF tokens may be used until this day at the latest
-LEGAL_END = date(2026, 12, 31)
 WARNING_TYPE = "mail.mail_activity_data_warning"
 #: health reasons, as stored in ``mail.activity.ksef_health_key``
 STOPPED, ENDS, NO_SEND, NO_FETCH = (
@@ -38,8 +36,8 @@ class KsefHealth(models.AbstractModel):
 
     @api.model
     def _ksef_legal_end(self):
-        """The last day KSeF tokens may be used."""
-        return LEGAL_END
+        """The last day KSeF tokens may be used (the setting "KSeF tokens usable until")."""
+        return self.env["ksef.access"]._ksef_token_cutoff()
 
     # -- the job ---------------------------------------------------------------------------
 

@@ -124,8 +124,9 @@ class KsefToken(models.Model):
     expiry_date = fields.Date(
         string="Expires On",
         tracking=True,
-        help="When the token stops working. Under the 2025 regulation KSeF tokens may be used "
-        "until 31 December 2026 at the latest.",
+        help="When the token stops working, if it was given an end when it was made. Whatever "
+        "this date, no KSeF token is used after the date of the setting KSeF tokens usable "
+        "until.",
     )
     origin = fields.Selection(
         [
@@ -169,8 +170,9 @@ class KsefToken(models.Model):
     last_sync_date = fields.Datetime(string="Last Sync", readonly=True)
     end_date = fields.Date(
         compute="_compute_end_date",
-        help="When the token stops working: its expiry date, at the latest the day KSeF "
-        "tokens stop being legal.",
+        string="Usable Until",
+        help="When the token stops working: its expiry date, at the latest the date of the "
+        "setting KSeF tokens usable until.",
     )
     revoked_from_odoo = fields.Boolean(
         readonly=True,

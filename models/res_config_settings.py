@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 
 from . import secret_vault
+from .ksef_access import DEFAULT_TOKEN_CUTOFF, TOKEN_CUTOFF_PARAM
 from .ksef_ui import ksef_identity_checked
 
 
@@ -17,6 +18,26 @@ class ResConfigSettings(models.TransientModel):
     ksef_token_count = fields.Integer(compute="_compute_ksef_token_count")
     ksef_responsible_id = fields.Many2one(related="company_id.ksef_responsible_id", readonly=False)
     ksef_warning_days = fields.Integer(related="company_id.ksef_warning_days", readonly=False)
+    ksef_token_cutoff = fields.Date(
+        string="KSeF tokens usable until",
+        help="No KSeF token is used to authenticate after this day (2026-12-31 under the "
+        "regulation in force; the Ministry proposed 2027-11-30 for tokens issued before 2027).",
+    )
+
+    @api.model
+    def get_values(self):
+        res = super().get_values()
+        res["ksef_token_cutoff"] = self.env["ksef.access"]._ksef_token_cutoff()
+        return res
+
+    def set_values(self):
+        super().set_values()
+        if not self.env.user.has_group("base.group_system"):
+            return
+        value = self.ksef_token_cutoff or DEFAULT_TOKEN_CUTOFF
+        self.env["ir.config_parameter"].sudo().set_param(
+            TOKEN_CUTOFF_PARAM, fields.Date.to_string(value)
+        )
 
     @api.depends("company_id")
     def _compute_ksef_is_branch(self):
