@@ -30,6 +30,7 @@ import binascii
 import re
 import time
 
+from .auth_flows import _poll_until
 from .errors import KsefServerError, KsefTimeout
 from .models import (
     CertificateInfo,
@@ -258,7 +259,6 @@ class KsefCertificateEndpoints:
         :raises KsefTimeout: still 100 after ``timeout`` seconds (code ``enrollment_timeout``)
         :raises KsefError: as :meth:`get_enrollment_status`
         """
-        from .auth_flows import _poll_until
 
         def check():
             status = self.get_enrollment_status(access_token, reference_number)
@@ -394,4 +394,21 @@ class KsefCertificateEndpoints:
             body["revocationReason"] = reason
         self._request(
             "POST", f"/certificates/{serial_number}/revoke", bearer=access_token, json_body=body
+        )
+
+    def update_test_certificate(self, access_token, serial_number, valid_to):
+        """``PUT /testdata/certificates/{serialNumber}`` (TEST environments only): move the
+        ``validTo`` of one of the subject's certificates earlier, e.g. to test expiry.
+
+        :param valid_to: the new end of validity (datetime, naive = UTC, or ISO string); KSeF
+            refuses a date later than the current one (21405)
+        :raises KsefBadRequest: 25008 no such certificate, 21405
+        :raises KsefError: other transport or API errors
+        """
+        _check_serial(serial_number)
+        self._request(
+            "PUT",
+            f"/testdata/certificates/{serial_number}",
+            bearer=access_token,
+            json_body={"validTo": _format_datetime(valid_to)},
         )

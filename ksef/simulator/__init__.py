@@ -11,7 +11,8 @@
 * ``python -m ksef.simulator``: serve a seeded demo on ``$PORT`` (default 8090).
 
 Modules: ``app`` routing and request pipeline; ``auth`` authentication endpoints and
-bearer checks; ``tokens`` the /tokens endpoints; ``queries`` permissions, invoices and
+bearer checks; ``tokens`` the /tokens endpoints; ``certificates`` the /certificates
+endpoints and the simulator CA issuing KSeF certificates; ``queries`` permissions, invoices and
 rate-limit endpoints; ``state`` data and identifier rules; ``errors`` error bodies;
 ``ratelimit``; ``faults``; ``keys`` the encryption key; ``jwt``; ``clock``; ``web``
 request parsing.
@@ -29,6 +30,12 @@ written in the docstring of the module concerned; the summary:
 * ``GET /auth/sessions`` lists the sessions of the current context (all subjects);
 * rate-limit counters are shared per named group and per (context, IP); the public
   60 req/s endpoints count per endpoint and IP; the block time does not grow;
+* KSeF certificates: revoking one in a KSeF-token session is 403 ``auth-method-not-allowed``
+  (the spec only says "not available"); retrieve/query show only the caller's certificates
+  (NIP–PESEL link included) and leave unknown serial numbers out; an issued certificate
+  whose ``validTo`` (record) passed, or that is Offline/Blocked/Revoked, ends a login with
+  460, but one past the notAfter of its DER is refused synchronously (21115) like any
+  expired certificate; ``PUT /testdata/certificates`` may only move ``validTo`` earlier;
 * a body over ``max_body_bytes`` (1 MiB) is 400 21405 (21001 for XAdES), KSeF has no 413.
 """
 

@@ -675,3 +675,30 @@ def test_client_checks_the_other_values(http_client):
         http_client.query_certificates("jwt", status="Gone")
     with pytest.raises(ValueError, match="page_offset"):
         http_client.query_certificates("jwt", page_offset=-1)
+
+
+def test_rsa_pss_csr_is_accepted(raw, owner, tmp_path, test_nip):
+    """KSeF allows RSA-PSS CSRs; ``cryptography`` cannot make one, the openssl CLI can."""
+    import shutil
+    import subprocess
+
+    if not shutil.which("openssl"):
+        pytest.skip("no openssl command")
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    subject = f"/CN=Jan Testowy/C=PL/GN=Jan/SN=Testowy/serialNumber=TINPL-{test_nip}"
+    command = ["openssl", "req", "-new", "-key", str(tmp_path / "key.pem"), "-subj", subject]
+    command += ["-sha256", "-sigopt", "rsa_padding_mode:pss", "-sigopt", "rsa_pss_saltlen:32"]
+    command += ["-outform", "DER", "-out", str(tmp_path / "csr.der")]
+    subprocess.run(command, check=True, capture_output=True)
+    der = (tmp_path / "csr.der").read_bytes()
+    assert x509.load_der_x509_csr(der).signature_algorithm_oid.dotted_string == (
+        "1.2.840.113549.1.1.10"
+    )
+    assert _enroll(raw, owner, der).status_code == 202

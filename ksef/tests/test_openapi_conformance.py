@@ -309,6 +309,15 @@ OPERATIONS += [
         f"/certificates/{CERT_SERIAL}/revoke",
         lambda c: c.revoke_certificate(JWT, CERT_SERIAL, "KeyCompromise"),
     ),
+    (
+        "update-test-certificate",
+        "PUT",
+        "/testdata/certificates/{serialNumber}",
+        f"/testdata/certificates/{CERT_SERIAL}",
+        lambda c: c.update_test_certificate(
+            JWT, CERT_SERIAL, datetime(2026, 1, 1, tzinfo=timezone.utc)
+        ),
+    ),
 ]
 IDS = [case[0] for case in OPERATIONS]
 
@@ -445,6 +454,7 @@ def test_every_client_endpoint_is_covered():
         "retrieve_certificates",
         "query_certificates",
         "revoke_certificate",
+        "update_test_certificate",
     }
     composite = {
         "wait_for_enrollment",
@@ -668,6 +678,9 @@ def test_sweep_of_every_operation_against_the_simulator(
     assert client.retrieve_certificates(owner.access_token, [issued.serial_number])
     listed, _more = client.query_certificates(owner.access_token, status="Active", page_size=10)
     assert [c.serial_number for c in listed] == [issued.serial_number]
+    client.update_test_certificate(
+        owner.access_token, issued.serial_number, listed[0].valid_to - timedelta(days=1)
+    )
     client.revoke_certificate(owner.access_token, issued.serial_number, "Superseded")
     failing += [
         lambda: client.get_enrollment_data(session.access_token),  # 25001: token session
