@@ -15,6 +15,8 @@ Layout (data flows one way: callers -> client -> HTTP):
 * :mod:`.environments` base URLs of KSeF Test / Demo / Production
 * :mod:`.client`       :class:`KsefClient`, the HTTP client of the KSeF API 2.0
 * :mod:`.auth_flows`   its authentication endpoints and flows (challenge, token, XAdES, polling)
+* :mod:`.certificates` its KSeF-certificate endpoints (limits, enrolment, query, revoke)
+* :mod:`.csr`          keys and PKCS#10 requests for KSeF certificates, QR code II signatures
 * :mod:`.wire`         KSeF's JSON answers and error bodies read into models, date-times
 * :mod:`.simulator`    a WSGI KSeF simulator (in-process and over HTTP)
 
