@@ -28,6 +28,8 @@
         "views/res_config_settings_views.xml",
         "views/res_company_views.xml",
         "views/ksef_invoice_metadata_views.xml",
+        "security/ksef_certificate_security.xml",
+        "views/ksef_certificate_views.xml",
         "security/ksef_invoice_metadata_security.xml",
     ],
     "demo": [

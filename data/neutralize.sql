@@ -16,3 +16,9 @@ UPDATE ksef_token_import SET token_sealed = NULL;
 UPDATE ksef_sandbox_token SET token_sealed = NULL;
 UPDATE ksef_token_generate SET token_sealed = NULL, signed_file = NULL, auth_request = NULL;
 UPDATE ksef_pending_generation SET secret_sealed = NULL;
+-- KSeF certificates: a copy never signs as the production identity
+UPDATE ksef_certificate
+   SET secret_ciphertext = NULL
+ WHERE environment = 'prod';
+-- certificate requests in progress hold a sealed KSeF session
+DELETE FROM ksef_certificate_request;

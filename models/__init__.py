@@ -19,3 +19,7 @@ from . import ksef_token_generation
 from . import ksef_connectivity
 from . import ksef_health
 from . import ksef_invoice_metadata
+from . import ksef_certificate
+from . import ksef_certificate_enrolment
+from . import ksef_certificate_sync
+from . import ksef_certificate_revocation

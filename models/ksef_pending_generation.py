@@ -61,6 +61,19 @@ class KsefPendingGeneration(models.Model):
     _order = "id desc"
 
     request_key = fields.Char(required=True, readonly=True, index=True)
+    kind = fields.Selection(
+        [("token", "KSeF token"), ("certificate", "KSeF certificate")],
+        required=True,
+        default="token",
+        readonly=True,
+        help="What was asked of KSeF: a token (POST /tokens) or a certificate "
+        "(POST /certificates/enrollments; the secret is then the private key).",
+    )
+    certificate_name = fields.Char(readonly=True)
+    certificate_type = fields.Char(readonly=True)
+    key_type = fields.Char(readonly=True)
+    certificate_scope = fields.Char(readonly=True)
+    operator_ref = fields.Integer(string="Operator ID", readonly=True)
     state = fields.Selection(JOURNAL_STATES, required=True, default="requested", readonly=True)
     environment = fields.Selection(KSEF_ENVIRONMENTS, required=True, readonly=True)
     context_type = fields.Char(required=True, readonly=True)
@@ -88,9 +101,13 @@ class KsefPendingGeneration(models.Model):
             yield api.Environment(cr, SUPERUSER_ID, {})
 
     @api.model
-    def _ksef_open(self, environment, context, company_id, user_id):
-        """Commit a 'requested' row; returns its request key."""
+    def _ksef_open(self, environment, context, company_id, user_id, **extra):
+        """Commit a 'requested' row; returns its request key. ``extra``: ``kind`` and the
+        certificate fields, and ``secret`` (encrypted first) for a certificate's private key."""
         key = uuid.uuid4().hex[:16]
+        secret = extra.pop("secret", None)
+        if secret:
+            extra["secret_sealed"] = secret_vault.encrypt(secret, self._ksef_aad(key))
         with self._ksef_journal_env() as env:
             env[self._name].create(
                 {
@@ -100,6 +117,7 @@ class KsefPendingGeneration(models.Model):
                     "context_value": context.value,
                     "company_ref": company_id,
                     "user_ref": user_id,
+                    **extra,
                 }
             )
         return key
@@ -153,6 +171,13 @@ class KsefPendingGeneration(models.Model):
                     "reference_number": row.reference_number,
                     "secret": self._ksef_unseal(row),
                     "attempts": row.attempts,
+                    "kind": row.kind,
+                    "user_ref": row.user_ref,
+                    "certificate_name": row.certificate_name,
+                    "certificate_type": row.certificate_type,
+                    "key_type": row.key_type,
+                    "certificate_scope": row.certificate_scope,
+                    "operator_ref": row.operator_ref,
                 }
                 for row in rows
             ]
@@ -201,6 +226,8 @@ class KsefPendingGeneration(models.Model):
         return results
 
     def _ksef_recover_row(self, row):
+        if row.get("kind") == "certificate":
+            return self.env["ksef.certificate.enrolment"]._ksef_recover_row(row)
         Token = self.env["ksef.token"].sudo().with_context(active_test=False)
         if row["reference_number"] and Token.search_count(
             [

@@ -97,8 +97,9 @@ class KsefSecretMixin(models.AbstractModel):
             )
         )
         self.invalidate_recordset(["has_secret"])
-        self.write({"secret_hint": "…" + token_string[-4:]})
-        _logger.info("KSeF token %s: secret stored (uid %s)", self.reference_number, self.env.uid)
+        if "secret_hint" in self._fields:
+            self.write({"secret_hint": "…" + token_string[-4:]})
+        _logger.info("%s %s: secret stored (uid %s)", self._description, self.id, self.env.uid)
 
     def _ksef_get_secret(self):
         """The decrypted token string, for the KSeF call that needs it. Sudo only."""

@@ -276,6 +276,79 @@ class KsefSessionService(models.AbstractModel):
         )
 
     @api.model
+    def _ksef_certificate_session(self, certificate, company):
+        """``certificate`` (a stored KSeF Authentication certificate) authenticating in
+        ``company``'s context: a XAdES login signed in Odoo with its key. A certificate KSeF
+        refuses (status 460: revoked, expired) is marked, then the error is raised."""
+        cert_sudo = certificate.sudo()
+        if cert_sudo.certificate_type != "Authentication":
+            raise UserError(
+                self.env._(
+                    "%(certificate)s is an Offline certificate: it signs QR code II of offline "
+                    "invoices and cannot be used to sign in to KSeF.",
+                    certificate=cert_sudo.display_name,
+                )
+            )
+        key, x509 = cert_sudo._ksef_private_key(), cert_sudo._ksef_certificate()
+        context = company._ksef_context("branch" if company.ksef_internal_id else "company")
+        policy = company._ksef_authorization_policy()
+        try:
+            return self._ksef_transient_session(
+                cert_sudo.environment,
+                lambda client: client.authenticate_with_certificate(
+                    context, key, x509, authorization_policy=policy, **AUTH_POLL
+                ),
+            )
+        except KsefAuthFailed as e:
+            if e.token_unusable or e.status_code == 460:
+                cert_sudo.write(
+                    {
+                        "state": "failed" if cert_sudo.state == "requested" else "revoked",
+                        "status_details": self.env["ksef.messages"]._ksef_message(e),
+                    }
+                )
+                cert_sudo._ksef_post(self.env["ksef.messages"]._ksef_message(e))
+                raise
+            raise self.env["ksef.messages"]._ksef_retry_later(e) from None
+
+    @api.model
+    def _ksef_subject_session(self, environment, company):
+        """A session whose subject is ``company``'s own identity (its NIP), for the
+        certificate inventory: one of its active KSeF Authentication certificates, else an
+        administrator token of its context; ``None`` when Odoo holds neither."""
+        certificates = (
+            self.env["ksef.certificate"]
+            .sudo()
+            .search(
+                [
+                    ("company_id", "=", company.id),
+                    ("environment", "=", environment),
+                    ("scope", "=", "company"),
+                    ("certificate_type", "=", "Authentication"),
+                    ("state", "=", "active"),
+                ]
+            )
+        )
+        for certificate in certificates.filtered("has_secret"):
+            try:
+                return self._ksef_certificate_session(certificate, company)
+            except (KsefAuthFailed, KsefSecretUnreadable):
+                continue
+        return self._ksef_context_session(environment, company)
+
+    @api.model
+    def _ksef_resumed_session(self, environment, access_token):
+        """A handle on an access token this flow obtained earlier from
+        :meth:`_ksef_transient_session` (a XAdES login kept sealed between two steps of a
+        wizard, for its creator only). The caller closes it."""
+        return KsefSessionHandle(
+            client=make_client(environment),
+            access_token=access_token,
+            token=None,
+            service=self,
+        )
+
+    @api.model
     def _ksef_secret_session(self, environment, secret, policy=None):
         """:meth:`_ksef_transient_session` of a token secret Odoo holds no record for."""
         return self._ksef_transient_session(

@@ -27,7 +27,7 @@ _logger = logging.getLogger(__name__)
 
 WIZARD_AAD = "ksef.token.import"
 #: wizard columns that hold a pasted token or a signed login to KSeF: kept only for the step
-INPUT_FIELDS = ("token_sealed", "signed_file", "auth_request")
+INPUT_FIELDS = ("token_sealed", "signed_file", "auth_request", "session_sealed")
 
 
 def wipes_inputs(method):

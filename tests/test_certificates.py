@@ -1,0 +1,262 @@
+"""KSeF certificates from Odoo, over HTTP against the simulator: enrolment both ways, both
+types, company and operator; limits; lost answers; sync; revocation; the private key."""
+
+from cryptography.hazmat.primitives import serialization
+
+from odoo.exceptions import AccessError, UserError
+from odoo.tests import tagged
+
+from ..ksef import csr, testing_certs
+from ..ksef.models import EnrollmentData
+from .common import NIP_A
+from .ksef_sim_case import KsefSimCase
+
+ENROL = "POST /certificates/enrollments"
+
+
+@tagged("post_install", "-at_install")
+class TestCertificateEnrolment(KsefSimCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.seal_key, cls.seal_cert = testing_certs.generate_test_certificate(NIP_A, kind="seal")
+
+    def request_wizard(self, user=None, **values):
+        user = user or self.admin_a
+        vals = {
+            "scope": "company",
+            "company_id": self.company_a.id,
+            "environment": "test",
+            "certificate_type": "Authentication",
+            "description": "Odoo faktury",
+        }
+        vals.update(values)
+        return self.as_user(user)["ksef.certificate.request"].create(vals)
+
+    def request_signed_outside(self, user=None, key=None, cert=None, **values):
+        wizard = self.request_wizard(user=user, **values)
+        wizard.action_prepare_request()
+        self.sign(wizard, key or self.seal_key, cert or self.seal_cert)
+        wizard.action_check_limits()
+        action = wizard.action_request()
+        return self.env["ksef.certificate"].browse(action["res_id"]), wizard
+
+    def assert_issued(self, certificate, certificate_type):
+        self.assertEqual(certificate.state, "active")
+        self.assertEqual(certificate.certificate_type, certificate_type)
+        self.assertTrue(certificate.serial_number)
+        self.assertTrue(certificate.has_secret)
+        issued = [
+            c
+            for c in self.sim.certificates
+            if c["certificateSerialNumber"] == certificate.serial_number
+        ]
+        self.assertEqual(len(issued), 1)
+        self.assertEqual(issued[0]["type"], certificate_type)
+        # the certificate KSeF issued certifies the key Odoo keeps
+        cert = certificate._ksef_certificate()
+        public = serialization.PublicFormat.SubjectPublicKeyInfo
+        self.assertEqual(
+            cert.public_key().public_bytes(serialization.Encoding.DER, public),
+            certificate.sudo()
+            ._ksef_private_key()
+            .public_key()
+            .public_bytes(serialization.Encoding.DER, public),
+        )
+        self.assertEqual(csr.certificate_type_of(cert), certificate_type)
+
+    # -- enrolment ---------------------------------------------------------------------------
+
+    def test_signed_outside_shows_limits_then_issues_an_authentication_certificate(self):
+        wizard = self.request_wizard()
+        wizard.action_prepare_request()
+        self.sign(wizard, self.seal_key, self.seal_cert)
+        wizard.action_check_limits()
+        self.assertEqual(wizard.step, "confirm")
+        self.assertIn("Requests left", wizard.limits_text)
+        self.assertIn(NIP_A, wizard.subject_text)
+        self.assertEqual(self.sim.calls[ENROL], 0, "nothing is requested before the limits")
+        self.assertFalse(wizard.signed_file, "the signed login is wiped once used")
+        action = wizard.action_request()
+        certificate = self.env["ksef.certificate"].browse(action["res_id"])
+        self.assert_issued(certificate, "Authentication")
+        self.assertFalse(wizard.session_sealed, "the sealed session is wiped")
+        self.assertEqual(certificate.scope, "company")
+        self.env.cr.postcommit.run()
+        self.assertEqual([r[1] for r in self.journal_rows()], ["done"])
+        self.assertFalse(self.journal_rows()[0][3], "no key left in the journal")
+
+    def test_offline_certificate_with_a_certificate_stored_in_odoo(self):
+        stored = self.stored_certificate(key=self.seal_key, cert=self.seal_cert)
+        wizard = self.request_wizard(
+            user=self.sysadmin_a,
+            auth_method="certificate",
+            certificate_id=stored.id,
+            certificate_type="Offline",
+        )
+        wizard.action_check_limits()
+        certificate = self.env["ksef.certificate"].browse(wizard.action_request()["res_id"])
+        self.assert_issued(certificate, "Offline")
+        with self.assertRaisesRegex(UserError, "Offline certificate"):
+            self.env["ksef.session.service"]._ksef_certificate_session(certificate, self.company_a)
+
+    def test_operator_certificate_with_rsa(self):
+        certificate, _w = self.request_signed_outside(
+            key=self.person_key,
+            cert=self.person_cert,
+            scope="user",
+            user_id=self.send_a.id,
+            key_type="rsa",
+        )
+        self.assert_issued(certificate, "Authentication")
+        self.assertEqual(certificate.operator_id, self.send_a)
+        self.assertEqual(certificate.key_type, "rsa")
+
+    def test_limits_reached_requests_nothing_and_says_so(self):
+        limits = self.sim.config.certificate_limits
+        self.addCleanup(setattr, self.sim.config, "certificate_limits", limits)
+        self.sim.config.certificate_limits = {"Nip": (0, 0), "Pesel": (0, 0), "Fingerprint": (0, 0)}
+        before = self.env["ksef.certificate"].search_count([])
+        with self.assertRaisesRegex(UserError, "Requests left: 0"):
+            self.request_signed_outside()
+        self.assertEqual(self.sim.calls[ENROL], 0)
+        self.assertEqual(self.env["ksef.certificate"].search_count([]), before)
+        self.assertEqual(self.journal_rows(), [])
+
+    def test_bad_name_is_refused_before_signing(self):
+        wizard = self.request_wizard(description="Odoo / faktury!")
+        with self.assertRaisesRegex(UserError, "certificate name"):
+            wizard.action_prepare_request()
+
+    def test_only_ksef_administrators_request(self):
+        with self.assertRaises(AccessError):
+            self.request_wizard(user=self.send_a)
+
+    # -- no orphans --------------------------------------------------------------------------
+
+    def test_answer_lost_then_recovery_stores_the_certificate_with_its_key(self):
+        self.sim.faults.add("/certificates/enrollments", method="POST", kind="drop_after")
+        with self.assertRaisesRegex(UserError, "could not be requested"):
+            self.request_signed_outside()
+        rows = self.journal_rows()
+        self.assertEqual([r[1] for r in rows], ["requested"])
+        self.assertTrue(rows[0][3], "the key is kept in the journal")
+        self.assertEqual(len(self.sim.certificates), 1, "KSeF issued it anyway")
+        # recovery: a session of the company's identity (here its administrator token)
+        self.generate_signed_outside(token_type="A", description="Admin token")
+        self.env.cr.postcommit.run()  # the token's own journal row is closed
+        results = self.env["ksef.pending.generation"]._ksef_recover(min_age=None)
+        self.assertEqual(list(results.values()), ["done"])
+        stored = self.env["ksef.certificate"].search([])
+        self.assertEqual(len(stored), 1)
+        self.assert_issued(stored, "Authentication")
+
+    def test_request_ksef_never_received_is_discarded_with_its_key(self):
+        self.sim.faults.add("/certificates/enrollments", method="POST", kind="drop_before")
+        with self.assertRaises(UserError):
+            self.request_signed_outside()
+        self.assertEqual(self.sim.certificates, [])
+        self.generate_signed_outside(token_type="A", description="Admin token")
+        self.env.cr.postcommit.run()  # the token's own journal row is closed
+        results = self.env["ksef.pending.generation"]._ksef_recover(min_age=None)
+        self.assertEqual(list(results.values()), ["failed"])
+        self.assertFalse(
+            [r for r in self.journal_rows() if r[3]], "the key of a request that never came is gone"
+        )
+
+
+@tagged("post_install", "-at_install")
+class TestCertificateLifecycle(KsefSimCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.seal_key, cls.seal_cert = testing_certs.generate_test_certificate(NIP_A, kind="seal")
+
+    def setUp(self):
+        super().setUp()
+        wizard = self.as_user(self.admin_a)["ksef.certificate.request"].create(
+            {
+                "scope": "company",
+                "company_id": self.company_a.id,
+                "environment": "test",
+                "certificate_type": "Authentication",
+                "description": "Odoo faktury",
+            }
+        )
+        wizard.action_prepare_request()
+        self.sign(wizard, self.seal_key, self.seal_cert)
+        wizard.action_check_limits()
+        self.certificate = self.env["ksef.certificate"].browse(wizard.action_request()["res_id"])
+
+    def test_sync_finds_a_certificate_made_elsewhere(self):
+        other_key = csr.generate_key("ec")
+        serial, _cert = self.sim.issue_certificate(
+            NIP_A,
+            other_key,
+            EnrollmentData(
+                common_name="Firma A", country_name="PL", organization_identifier=f"VATPL-{NIP_A}"
+            ),
+            name="Z aplikacji podatnika",
+        )
+        action = self.as_user(self.admin_a)["ksef.certificate"].action_ksef_sync()
+        self.assertEqual(action["params"]["type"], "success", action["params"]["message"])
+        found = self.env["ksef.certificate"].search([("serial_number", "=", serial)])
+        self.assertEqual(found.origin, "found")
+        self.assertFalse(found.has_secret)
+        self.assertEqual(found.state, "active")
+        self.certificate.invalidate_recordset()
+        self.assertTrue(self.certificate.last_sync_date)
+
+    def test_revoke_with_a_reason(self):
+        env = self.as_user(self.admin_a)
+        results = env["ksef.certificate.revocation"]._ksef_revoke(
+            env["ksef.certificate"].browse(self.certificate.id), "Superseded"
+        )
+        self.assertEqual(list(results.values()), [False])
+        self.assertEqual(self.certificate.state, "revoked")
+        self.assertEqual(self.certificate.revocation_reason, "Superseded")
+        self.assertFalse(self.certificate.has_secret, "a revoked certificate's key is wiped")
+        issued = [
+            c
+            for c in self.sim.certificates
+            if c["certificateSerialNumber"] == self.certificate.serial_number
+        ]
+        self.assertEqual(issued[0]["status"], "Revoked")
+
+    def test_certificate_signs_in_to_its_company_context(self):
+        with self.env["ksef.session.service"]._ksef_certificate_session(
+            self.certificate, self.company_a
+        ) as session:
+            self.assertTrue(session.access_token)
+
+    def test_private_key_is_never_readable(self):
+        key_pem = self.certificate.sudo()._ksef_get_secret()
+        self.assertIn("PRIVATE KEY", key_pem)
+        body = key_pem.split("-----")[2].strip().replace("\n", "")
+        self.env.flush_all()
+        for table in (
+            "ksef_certificate",
+            "ksef_certificate_request",
+            "ksef_pending_generation",
+            "mail_message",
+            "mail_tracking_value",
+        ):
+            self.env.cr.execute(f"SELECT row_to_json(t)::text FROM {table} t")  # fixed names
+            dump = "\n".join(r[0] for r in self.env.cr.fetchall())
+            self.assertNotIn(body[:40], dump, f"private key material found in {table}")
+        fields = self.env["ksef.certificate"].fields_get()
+        self.assertNotIn("secret_ciphertext", fields)
+        with self.assertRaises(ValueError):
+            self.certificate.read(["secret_ciphertext"])
+        exported = self.certificate.export_data(list(fields))["datas"]
+        self.assertNotIn(body[:40], repr(exported))
+        with self.assertRaises(AccessError):
+            self.certificate.with_user(self.admin_a)._ksef_get_secret()
+
+    def test_other_company_and_other_roles_see_nothing(self):
+        Certificate = self.env["ksef.certificate"]
+        self.assertFalse(Certificate.with_user(self.admin_b).search([]))
+        with self.assertRaises(AccessError):
+            Certificate.with_user(self.send_a).search([])
+        with self.assertRaises(AccessError):
+            self.certificate.with_user(self.admin_b).read(["name"])
