@@ -223,6 +223,57 @@ class KsefAccess(models.AbstractModel):
         return problems
 
     @api.model
+    def _ksef_certificate_problems(self, certificate, operation, user=None, company=None):
+        """Translated reasons why ``user`` may not sign in with the KSeF ``certificate`` for
+        ``operation`` on behalf of ``company``, before asking KSeF (what its identity may do
+        in the context is KSeF's answer, checked after signing in); empty when allowed."""
+        user = (user or self.env.user).sudo()
+        certificate = certificate.sudo()
+        problems = []
+        if not user.has_group(OPERATION_GROUPS[operation]):
+            problems.append(
+                self.env._(
+                    "%(user)s is not in the group %(group)s.",
+                    user=user.name,
+                    group=self.env.ref(OPERATION_GROUPS[operation]).full_name,
+                )
+            )
+        for needed in certificate.company_id | (company or certificate.company_id):
+            if needed not in user.company_ids:
+                problems.append(
+                    self.env._(
+                        "%(user)s has no access to the company %(company)s.",
+                        user=user.name,
+                        company=needed.name,
+                    )
+                )
+        if certificate.scope == "user" and certificate.operator_id != user:
+            problems.append(
+                self.env._(
+                    "The certificate is %(operator)s's own: only they may sign in with it.",
+                    operator=certificate.operator_id.name,
+                )
+            )
+        if certificate.certificate_type != "Authentication":
+            problems.append(self.env._("An Offline certificate cannot sign in to KSeF."))
+        if certificate.state != "active" or not certificate.active:
+            problems.append(
+                self.env._(
+                    "The certificate is not active in KSeF (status: %(state)s).",
+                    state=dict(certificate._fields["state"]._description_selection(self.env)).get(
+                        certificate.state
+                    ),
+                )
+            )
+        elif not certificate.has_secret:
+            problems.append(self.env._("Odoo holds no private key for this certificate."))
+        if certificate.valid_to and certificate.valid_to < fields.Datetime.now():
+            problems.append(
+                self.env._("The certificate expired on %(date)s.", date=certificate.valid_to)
+            )
+        return problems
+
+    @api.model
     def _ksef_check_token(self, token, operation, user=None, company=None):
         """Raise an AccessError naming what is missing unless ``user`` may use ``token``."""
         problems = self._ksef_token_problems(token, operation, user=user, company=company)

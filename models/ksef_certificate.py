@@ -16,6 +16,7 @@ import logging
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError
+from odoo.tools import SQL
 
 from .ksef_ui import check_description_text, ksef_identity_checked
 from .res_company import KSEF_ENVIRONMENTS
@@ -47,6 +48,72 @@ REVOCATION_REASONS = [
     ("KeyCompromise", "Key compromised"),
 ]
 KEY_TYPES = [("ec", "EC P-256 (recommended)"), ("rsa", "RSA 2048")]
+
+
+class CertificateCredential:
+    """A KSeF Authentication certificate signing in to one company's (or branch's) context:
+    what the session factory asks of a credential (``ksef.token`` is the other kind)."""
+
+    _table = "ksef_certificate"
+
+    def __init__(self, certificate, company):
+        self.certificate = certificate.sudo()
+        self.company = company.sudo()
+        scope = "branch" if self.company.parent_id and self.company.ksef_internal_id else "company"
+        self.context = self.company._ksef_context(scope)
+
+    def sudo(self, flag=True):
+        return self
+
+    @property
+    def id(self):
+        return self.certificate.id
+
+    @property
+    def environment(self):
+        return self.certificate.environment
+
+    @property
+    def company_id(self):
+        return self.company
+
+    @property
+    def display_name(self):
+        return self.certificate.display_name
+
+    @property
+    def reference_number(self):
+        return self.certificate.serial_number
+
+    def _ksef_session_where(self):
+        return SQL(
+            "certificate_id = %s AND context_value = %s", self.certificate.id, self.context.value
+        )
+
+    def _ksef_session_key(self):
+        return f"certificate-{self.certificate.id}-{self.context.value}"
+
+    def _ksef_session_insert(self):
+        return (
+            SQL("certificate_id, context_value"),
+            SQL("%s, %s", self.certificate.id, self.context.value),
+            SQL("(certificate_id, context_value) WHERE certificate_id IS NOT NULL"),
+        )
+
+    def _ksef_authenticate(self, client, policy):
+        from .ksef_session_service import AUTH_POLL
+
+        return client.authenticate_with_certificate(
+            self.context,
+            self.certificate._ksef_private_key(),
+            self.certificate._ksef_certificate(),
+            authorization_policy=policy,
+            **AUTH_POLL,
+        )
+
+    def _ksef_after_authentication(self, client, access_token):
+        """The permissions the certificate's identity holds in the context."""
+        return tuple(client.query_personal_grants(access_token, context=self.context))
 
 
 class KsefCertificate(models.Model):

@@ -54,10 +54,11 @@ _CONTENTION = (
 )
 
 
-def session_aad(token_id, kind):
-    """Associated data of a cached JWT: a ciphertext copied onto another token's row, or
-    from the refresh column into the access one, does not decrypt."""
-    return f"ksef.session:{token_id}:{kind}"
+def session_aad(owner, kind):
+    """Associated data of a cached JWT: a ciphertext copied onto another credential's row,
+    or from the refresh column into the access one, does not decrypt. ``owner`` is a token's
+    id, or the key of a certificate in a context (``credential._ksef_session_key()``)."""
+    return f"ksef.session:{owner}:{kind}"
 
 
 @dataclasses.dataclass
@@ -69,6 +70,8 @@ class Cached:
     refresh: str | None = dataclasses.field(default=None, repr=False)
     refresh_valid_until: object = None
     policy_key: str = ""
+    #: for a certificate: the permissions its identity holds in the context (``None``: n/a)
+    granted: tuple | None = None
 
 
 class KsefSession(models.Model):
@@ -77,12 +80,17 @@ class KsefSession(models.Model):
     _order = "token_id"
     _rec_name = "token_id"
 
-    token_id = fields.Many2one(
-        "ksef.token",
-        required=True,
+    token_id = fields.Many2one("ksef.token", readonly=True, index=True, ondelete="cascade")
+    certificate_id = fields.Many2one(
+        "ksef.certificate", readonly=True, index=True, ondelete="cascade"
+    )
+    context_value = fields.Char(
+        readonly=True, help="For a certificate: the KSeF context the session was opened in."
+    )
+    granted_permissions = fields.Char(
         readonly=True,
-        index=True,
-        ondelete="cascade",
+        help="For a certificate: what its identity may do in the context, as KSeF said after "
+        "the authentication (a certificate carries no permissions of its own).",
     )
     access_valid_until = fields.Datetime(readonly=True)
     refresh_valid_until = fields.Datetime(readonly=True)
@@ -107,6 +115,11 @@ class KsefSession(models.Model):
 
     def init(self):
         res = super().init()
+        # one session per certificate and context (a token has one context: token_unique)
+        self.env.cr.execute(
+            "CREATE UNIQUE INDEX IF NOT EXISTS ksef_session_certificate_context_uniq "
+            "ON ksef_session (certificate_id, context_value) WHERE certificate_id IS NOT NULL"
+        )
         # The JWT columns are deliberately not ORM fields (see the module docstring).
         for column in SECRET_COLUMNS:
             self.env.cr.execute(
@@ -128,8 +141,8 @@ class KsefSession(models.Model):
         enough; nothing when the IP policy changed since the authentication."""
         query = SQL(
             "SELECT access_ciphertext, access_valid_until, refresh_ciphertext, "
-            "refresh_valid_until, policy_key FROM ksef_session WHERE token_id = %s",
-            credential.id,
+            "refresh_valid_until, policy_key, granted_permissions FROM ksef_session WHERE %s",
+            credential._ksef_session_where(),
         )
         if lock:
             query = SQL("%s FOR UPDATE", query)
@@ -140,21 +153,20 @@ class KsefSession(models.Model):
         if not row or (row[4] or "") != key:
             return result
         now = self.env["ksef.session.service"]._ksef_now()
-        access_ct, access_until, refresh_ct, refresh_until, _key = row
+        access_ct, access_until, refresh_ct, refresh_until, _key, granted = row
+        owner = credential._ksef_session_key()
+        if granted is not None:
+            result.granted = tuple(p for p in granted.split(",") if p)
         try:
             if access_ct and access_until and access_until - timedelta(seconds=ACCESS_MARGIN) > now:
-                result.access = secret_vault.decrypt(
-                    access_ct, session_aad(credential.id, "access")
-                )
+                result.access = secret_vault.decrypt(access_ct, session_aad(owner, "access"))
                 result.access_valid_until = access_until
             if (
                 refresh_ct
                 and refresh_until
                 and refresh_until - timedelta(seconds=REFRESH_MARGIN) > now
             ):
-                result.refresh = secret_vault.decrypt(
-                    refresh_ct, session_aad(credential.id, "refresh")
-                )
+                result.refresh = secret_vault.decrypt(refresh_ct, session_aad(owner, "refresh"))
                 result.refresh_valid_until = refresh_until
         except (secret_vault.VaultDecryptError, secret_vault.VaultKeyInvalid):
             # a rotated-away key or a tampered row: authenticate again rather than fail
@@ -199,7 +211,9 @@ class KsefSession(models.Model):
         cr = self.env.registry.cursor()
         # wait for another worker's renewal only briefly; _ksef_renew loops
         cr.execute(SQL("SELECT set_config('lock_timeout', %s, true)", f"{LOCK_TIMEOUT_MS}ms"))
-        cr.execute(SQL("SELECT 1 FROM ksef_token WHERE id = %s", credential.id))
+        cr.execute(
+            SQL("SELECT 1 FROM %s WHERE id = %s", SQL.identifier(credential._table), credential.id)
+        )
         if cr.fetchone():
             return cr, True
         cr.close()
@@ -211,15 +225,18 @@ class KsefSession(models.Model):
         try:
             if not own:
                 cr.execute("SAVEPOINT ksef_session_renew")
+            columns, values, conflict = credential._ksef_session_insert()
             cr.execute(
                 SQL(
-                    "INSERT INTO ksef_session (token_id, auth_count, refresh_count, create_uid, "
+                    "INSERT INTO ksef_session (%s, auth_count, refresh_count, create_uid, "
                     "create_date, write_uid, write_date) VALUES (%s, 0, 0, %s, "
                     "now() at time zone 'UTC', %s, now() at time zone 'UTC') "
-                    "ON CONFLICT (token_id) DO NOTHING",
-                    credential.id,
+                    "ON CONFLICT %s DO NOTHING",
+                    columns,
+                    values,
                     self.env.uid,
                     self.env.uid,
+                    conflict,
                 ),
                 log_exceptions=False,  # lock timeouts are expected and handled
             )
@@ -294,6 +311,10 @@ class KsefSession(models.Model):
         tokens = service._ksef_with_retries(lambda: credential._ksef_authenticate(client, policy))
         access_until = naive_utc(tokens.access_valid_until) or now + timedelta(minutes=5)
         refresh_until = naive_utc(tokens.refresh_valid_until) if tokens.refresh_token else None
+        # a certificate carries no permissions: what its identity may do in the context
+        granted = service._ksef_with_retries(
+            lambda: credential._ksef_after_authentication(client, tokens.access_token)
+        )
         self._ksef_write(
             cr,
             credential,
@@ -307,6 +328,7 @@ class KsefSession(models.Model):
             policy_key=key,
             auth_count=SQL("auth_count + 1"),
             last_auth_date=now,
+            granted_permissions=",".join(granted) if granted is not None else None,
         )
         _logger.info(
             "KSeF token %s authenticated (operation %s)",
@@ -319,6 +341,7 @@ class KsefSession(models.Model):
             refresh=tokens.refresh_token or None,
             refresh_valid_until=refresh_until,
             policy_key=key,
+            granted=tuple(granted) if granted is not None else None,
         )
 
     # ------------------------------------------------------------------
@@ -327,7 +350,7 @@ class KsefSession(models.Model):
 
     @api.model
     def _ksef_seal(self, credential, kind, jwt):
-        return secret_vault.encrypt(jwt, session_aad(credential.id, kind))
+        return secret_vault.encrypt(jwt, session_aad(credential._ksef_session_key(), kind))
 
     @api.model
     def _ksef_forget(self, cr, credential):
@@ -355,9 +378,9 @@ class KsefSession(models.Model):
         cr.execute(
             SQL(
                 "UPDATE ksef_session SET %s, write_uid = %s, "
-                "write_date = now() at time zone 'UTC' WHERE token_id = %s",
+                "write_date = now() at time zone 'UTC' WHERE %s",
                 assignments,
                 self.env.uid,
-                credential.id,
+                credential._ksef_session_where(),
             )
         )

@@ -61,6 +61,7 @@ from ..ksef.errors import (
     KsefTransportError,
 )
 from .ksef_access import SCOPES
+from .ksef_certificate import CertificateCredential
 from .ksef_connection import make_client
 from .ksef_exceptions import KsefNoUsableToken, KsefRetryLater, KsefSecretUnreadable
 from .ksef_ip_policy import policy_key
@@ -88,6 +89,8 @@ class KsefSessionHandle:
     token: object
     valid_until: object = None
     service: object = dataclasses.field(default=None, repr=False)
+    #: for a KSeF certificate: the permissions its identity holds in the context
+    granted: tuple | None = None
 
     def run(self, function, *args, **kwargs):
         """``function(access_token, *args, **kwargs)`` (a client method), with retries;
@@ -152,15 +155,31 @@ class KsefSessionService(models.AbstractModel):
             raise ValueError(f"unknown KSeF scope {scope!r}")
         company.ensure_one()
         user = (user or self.env.user).sudo(False)
-        candidates = self._ksef_candidates(company, user)
-        if exclude_tokens:
-            candidates -= exclude_tokens
+        tokens = self._ksef_candidates(company, user)
+        excluded = set(exclude_tokens or ())
+        certificates = [
+            c
+            for c in self._ksef_certificate_candidates(company, user)
+            if c.certificate not in excluded
+        ]
+        tokens = tokens.filtered(lambda t: t not in excluded)
+        order = company._ksef_auth_order()
+        if order == "certificates_only":
+            candidates = certificates
+        elif order == "certificates_first":
+            candidates = certificates + list(tokens)
+        else:
+            candidates = list(tokens) + certificates
         access = self.env["ksef.access"]
 
-        def problems_of(token):
-            return access._ksef_token_problems(token, scope, user=user, company=company)
+        def problems_of(credential):
+            if isinstance(credential, CertificateCredential):
+                return access._ksef_certificate_problems(
+                    credential.certificate, scope, user=user, company=company
+                )
+            return access._ksef_token_problems(credential, scope, user=user, company=company)
 
-        session, problems = self._ksef_first_session(candidates, problems_of)
+        session, problems = self._ksef_first_session(candidates, problems_of, scope=scope)
         if session:
             return session
         problems = {
@@ -191,7 +210,7 @@ class KsefSessionService(models.AbstractModel):
         """``function(session)`` with a session of :meth:`get_client`; when KSeF refuses the
         token for that call (403 missing permissions), the token is marked and the call is
         repeated once per remaining candidate. Returns what ``function`` returns."""
-        refused = self.env["ksef.token"]
+        refused = []
         while True:
             session = self.get_client(company, scope, user=user, exclude_tokens=refused)
             with session:
@@ -200,10 +219,11 @@ class KsefSessionService(models.AbstractModel):
                 except KsefForbidden as e:
                     if e.reason_code != "missing-permissions":
                         raise
-                    self._ksef_mark_missing_permissions(session.token, e)
+                    if session.token._name == "ksef.token":
+                        self._ksef_mark_missing_permissions(session.token, e)
                 except (KsefRateLimited, KsefTransportError, KsefServerError) as e:
                     raise self.env["ksef.messages"]._ksef_retry_later(e) from None
-            refused |= session.token
+            refused.append(session.token)
 
     # ------------------------------------------------------------------
     # FOR THE ADDON'S SERVICES (the caller checked the acting user)
@@ -289,25 +309,11 @@ class KsefSessionService(models.AbstractModel):
                     certificate=cert_sudo.display_name,
                 )
             )
-        key, x509 = cert_sudo._ksef_private_key(), cert_sudo._ksef_certificate()
-        context = company._ksef_context("branch" if company.ksef_internal_id else "company")
-        policy = company._ksef_authorization_policy()
         try:
-            return self._ksef_transient_session(
-                cert_sudo.environment,
-                lambda client: client.authenticate_with_certificate(
-                    context, key, x509, authorization_policy=policy, **AUTH_POLL
-                ),
-            )
+            return self._ksef_session_for(CertificateCredential(cert_sudo, company))
         except KsefAuthFailed as e:
             if e.token_unusable or e.status_code == 460:
-                cert_sudo.write(
-                    {
-                        "state": "failed" if cert_sudo.state == "requested" else "revoked",
-                        "status_details": self.env["ksef.messages"]._ksef_message(e),
-                    }
-                )
-                cert_sudo._ksef_post(self.env["ksef.messages"]._ksef_message(e))
+                self._ksef_mark_certificate_refused(cert_sudo, e)
                 raise
             raise self.env["ksef.messages"]._ksef_retry_later(e) from None
 
@@ -404,7 +410,31 @@ class KsefSessionService(models.AbstractModel):
         return (own | branch | rest).sudo(False).with_env(self.env)
 
     @api.model
-    def _ksef_first_session(self, candidates, problems_of):
+    def _ksef_certificate_candidates(self, company, user):
+        """The KSeF Authentication certificates that may sign in to ``company``'s context:
+        the user's own operator certificates, then the company's (up the parents), the
+        newest first; each as a :class:`CertificateCredential` of ``company``."""
+        chain = company._ksef_chain()
+        certificates = (
+            self.env["ksef.certificate"]
+            .sudo()
+            .search(
+                [
+                    ("company_id", "in", chain.ids),
+                    ("certificate_type", "=", "Authentication"),
+                    ("state", "!=", "failed"),
+                    ("environment", "=", chain[-1:].ksef_environment or "test"),
+                ],
+                order="valid_to desc, id desc",
+            )
+        )
+        own = certificates.filtered(lambda c: c.scope == "user" and c.operator_id == user)
+        rest = certificates.filtered(lambda c: c.scope == "company")
+        rest = rest.sorted(lambda c: chain.ids.index(c.company_id.id))
+        return [CertificateCredential(c, company) for c in own | rest]
+
+    @api.model
+    def _ksef_first_session(self, candidates, problems_of, scope=None):
         """The session of the first candidate without problems; ``(session, problems)``
         where ``problems`` is ``{candidate: [reasons]}`` of those passed over (for a secret
         that cannot be decrypted: the :class:`KsefSecretUnreadable` itself)."""
@@ -412,10 +442,16 @@ class KsefSessionService(models.AbstractModel):
         for token in candidates:
             token_problems = problems_of(token)
             if token_problems:
-                problems[token] = token_problems
+                problems[self._ksef_record_of(token)] = token_problems
                 continue
             try:
-                return self._ksef_session_for(token), problems
+                session = self._ksef_session_for(token)
+                missing = self._ksef_missing_grants(session, scope)
+                if missing:
+                    session.close()
+                    problems[self._ksef_record_of(token)] = [missing]
+                    continue
+                return session, problems
             except KsefSecretUnreadable as e:
                 # an invalid key, or a key rotated away: try the other candidates
                 _logger.error(
@@ -425,10 +461,43 @@ class KsefSessionService(models.AbstractModel):
                 )
                 problems[token] = e
             except KsefAuthFailed as e:
+                if isinstance(token, CertificateCredential):
+                    if e.status_code == 415:
+                        # the identity holds nothing in this context: not the certificate's end
+                        problems[token.certificate] = [self.env["ksef.messages"]._ksef_message(e)]
+                        continue
+                    if e.status_code != 460 and not e.token_unusable:
+                        raise self.env["ksef.messages"]._ksef_retry_later(e) from None
+                    problems[token.certificate] = [
+                        self._ksef_mark_certificate_refused(token.certificate, e)
+                    ]
+                    continue
                 if not e.token_unusable:
                     raise self.env["ksef.messages"]._ksef_retry_later(e) from None
                 problems[token] = [self._ksef_mark_unusable(token, e)]
         return None, problems
+
+    @api.model
+    def _ksef_record_of(self, credential):
+        return (
+            credential.certificate if isinstance(credential, CertificateCredential) else credential
+        )
+
+    @api.model
+    def _ksef_missing_grants(self, session, scope):
+        """For a certificate session: why its identity may not do ``scope`` in the context
+        (KSeF's grants, read after the authentication); ``None`` when it may, or for a token."""
+        if session.granted is None or scope is None:
+            return None
+        missing = ksef_perms.missing_for(scope, session.granted)
+        if not missing:
+            return None
+        return self.env._(
+            "The certificate's identity holds no %(permissions)s permission in this KSeF "
+            "context (it holds: %(held)s). Grant it in KSeF.",
+            permissions=" / ".join(missing),
+            held=", ".join(session.granted) or "-",
+        )
 
     @api.model
     def _ksef_no_usable_token(self, company, scope, user, problems):
@@ -493,8 +562,9 @@ class KsefSessionService(models.AbstractModel):
 
     @api.model
     def _ksef_session_for(self, token):
-        """A :class:`KsefSessionHandle` for ``token`` (already checked): from the cache when
-        the access token is fresh enough, else renewed under the session row lock."""
+        """A :class:`KsefSessionHandle` for ``token`` (a ``ksef.token`` or a
+        :class:`CertificateCredential`, already checked): from the cache when the access
+        token is fresh enough, else renewed under the session row lock."""
         credential = token.sudo()
         Cache = self.env["ksef.session"].sudo()
         client = make_client(credential.environment)
@@ -507,12 +577,18 @@ class KsefSessionService(models.AbstractModel):
         except Exception:
             client.close()
             raise
+        record = (
+            token.certificate.with_env(self.env)
+            if isinstance(token, CertificateCredential)
+            else token
+        )
         return KsefSessionHandle(
             client=client,
             access_token=cached.access,
-            token=token,
+            token=record,
             valid_until=cached.access_valid_until,
             service=self,
+            granted=cached.granted,
         )
 
     @api.model
@@ -578,6 +654,22 @@ class KsefSessionService(models.AbstractModel):
         revoked = "unieważn" in description.lower() or "revoked" in description.lower()
         token_sudo.write({"state": "revoked" if revoked else "failed", "status_details": stored})
         self._ksef_notify_admins(token_sudo, stored)
+        return Messages._ksef_message(error)
+
+    @api.model
+    def _ksef_mark_certificate_refused(self, certificate, error):
+        """KSeF refused a stored certificate at sign-in (460: revoked, expired, blocked):
+        mark it and tell the company's responsible; return the reason."""
+        cert_sudo = certificate.sudo()
+        Messages = self.env["ksef.messages"]
+        stored = Messages.with_context(lang=cert_sudo.company_id._ksef_lang())._ksef_message(error)
+        cert_sudo.write({"state": "revoked", "status_details": stored})
+        cert_sudo._ksef_post(stored)
+        _logger.warning(
+            "KSeF certificate %s refused at sign-in (status %s)",
+            cert_sudo.serial_number,
+            getattr(error, "status_code", "?"),
+        )
         return Messages._ksef_message(error)
 
     @api.model

@@ -4,6 +4,7 @@ from lxml import etree
 
 from odoo import api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import SQL
 
 from ..ksef.errors import KsefError
 from .ksef_exceptions import KsefRetryLater
@@ -335,6 +336,22 @@ class KsefToken(models.Model):
     # ------------------------------------------------------------------
     # AS A CREDENTIAL OF THE SESSION FACTORY
     # ------------------------------------------------------------------
+
+    def _ksef_session_where(self):
+        """The condition selecting this credential's ``ksef.session`` row."""
+        return SQL("token_id = %s", self.id)
+
+    def _ksef_session_key(self):
+        """What binds the cached JWTs' ciphertexts to this credential (AAD)."""
+        return str(self.id)
+
+    def _ksef_session_insert(self):
+        """``(columns, values, conflict target)`` creating this credential's session row."""
+        return SQL("token_id"), SQL("%s", self.id), SQL("(token_id)")
+
+    def _ksef_after_authentication(self, client, access_token):
+        """A token carries its permissions (``permission_ids``): nothing to read."""
+        return None
 
     def _ksef_authenticate(self, client, policy):
         """Authenticate in KSeF with this token's secret (called by ``ksef.session`` under its

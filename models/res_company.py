@@ -56,6 +56,19 @@ class ResCompany(models.Model):
         "no token to send or fetch invoices), in their language. Empty: the parent company's "
         "responsible, else the first of the company's KSeF administrators.",
     )
+    ksef_auth_order = fields.Selection(
+        [
+            ("tokens_first", "Tokens, then certificates"),
+            ("certificates_first", "Certificates, then tokens"),
+            ("certificates_only", "Certificates only"),
+        ],
+        string="KSeF Sign-in Order",
+        default="tokens_first",
+        required=True,
+        help="Which credentials the company's KSeF jobs sign in with. Whatever the order, a "
+        "credential that cannot be used (a token after the token cut-off, a revoked one) is "
+        "skipped and the next one is used, with no failed run.",
+    )
     ksef_warning_days = fields.Integer(
         string="KSeF Warning Window (days)",
         default=WARNING_DAYS,
@@ -113,6 +126,12 @@ class ResCompany(models.Model):
                         days=company.ksef_warning_days,
                     )
                 )
+
+    def _ksef_auth_order(self):
+        """How jobs of this company authenticate: ``tokens_first`` (the default while tokens
+        are legal), ``certificates_first`` or ``certificates_only``."""
+        self.ensure_one()
+        return self.sudo().ksef_auth_order or "tokens_first"
 
     def _ksef_chain(self):
         """This company, then its parents from the closest up (``parent_ids`` without

@@ -18,6 +18,7 @@ class ResConfigSettings(models.TransientModel):
     ksef_token_count = fields.Integer(compute="_compute_ksef_token_count")
     ksef_responsible_id = fields.Many2one(related="company_id.ksef_responsible_id", readonly=False)
     ksef_warning_days = fields.Integer(related="company_id.ksef_warning_days", readonly=False)
+    ksef_auth_order = fields.Selection(related="company_id.ksef_auth_order", readonly=False)
     ksef_token_cutoff = fields.Date(
         string="KSeF tokens usable until",
         help="No KSeF token is used to authenticate after this day (2026-12-31 under the "

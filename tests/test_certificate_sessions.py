@@ -1,0 +1,135 @@
+"""Jobs keep working when tokens end: the session factory signs in with a KSeF certificate,
+with the same cache, and checks what the certificate's identity may do in the context."""
+
+import base64
+from datetime import timedelta
+
+from odoo import fields
+from odoo.tests import tagged
+
+from ..ksef import crypto, csr
+from ..ksef.models import EnrollmentData, Identifier
+from ..models.ksef_access import TOKEN_CUTOFF_PARAM
+from ..models.ksef_exceptions import KsefNoUsableToken
+from .common import NIP_A
+from .session_common import AUTH, KsefSessionCase
+
+XADES = "POST /auth/xades-signature"
+PESEL = "90010112343"
+
+
+@tagged("post_install", "-at_install")
+class TestCertificateSessions(KsefSessionCase):
+    def stored_certificate(self, subject=NIP_A, certificate_type="Authentication", **values):
+        """A certificate KSeF issued (in the simulator) and Odoo holds with its key."""
+        key = csr.generate_key("ec")
+        if subject == NIP_A:
+            data = EnrollmentData(
+                common_name="Firma A",
+                country_name="PL",
+                organization_name="Firma A",
+                organization_identifier=f"VATPL-{NIP_A}",
+            )
+            identity = NIP_A
+        else:
+            data = EnrollmentData(
+                common_name="Jan Kowalski",
+                country_name="PL",
+                given_name="Jan",
+                surname="Kowalski",
+                serial_number=f"PNOPL-{subject}",
+            )
+            identity = Identifier("Pesel", subject)
+        serial, cert = self.sim.issue_certificate(
+            identity, key, data, certificate_type=certificate_type
+        )
+        from cryptography.hazmat.primitives import serialization
+
+        certificate = self.env["ksef.certificate"].create(
+            {
+                "name": "Odoo certyfikat",
+                "company_id": self.company_a.id,
+                "certificate_type": certificate_type,
+                "environment": "test",
+                "serial_number": serial,
+                "enrollment_reference": f"ref-{serial}",
+                "state": "active",
+                "certificate_der": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)),
+                "valid_to": fields.Datetime.now() + timedelta(days=700),
+                **values,
+            }
+        )
+        certificate.sudo()._ksef_store_secret(crypto.private_key_to_pem(key).decode("ascii"))
+        return certificate
+
+    def set_cutoff(self, value):
+        self.env["ir.config_parameter"].sudo().set_param(TOKEN_CUTOFF_PARAM, str(value))
+
+    def test_after_the_tokens_are_revoked_the_job_signs_in_with_the_certificate(self):
+        token = self.sim_token(("InvoiceRead",))
+        certificate = self.stored_certificate()
+        self.sim.set_token_status(token.reference_number, "Revoked")
+        with self.get_client("fetch", user=self.fetch_a) as session:
+            self.assertEqual(session.token, certificate)
+            self.assertIn("InvoiceRead", session.granted)
+        self.assertEqual(token.state, "revoked", "the refused token was marked on the way")
+        self.assertEqual(self.sim.calls[XADES], 1)
+        with self.get_client("fetch", user=self.fetch_a) as session:
+            self.assertEqual(session.token, certificate)
+        self.assertEqual(self.sim.calls[XADES], 1, "the certificate's session is cached")
+
+    def test_after_the_cutoff_the_next_run_uses_the_certificate_without_a_failed_run(self):
+        self.sim_token(("InvoiceRead",))
+        certificate = self.stored_certificate()
+        with self.get_client("fetch", user=self.fetch_a) as session:
+            self.assertEqual(session.token._name, "ksef.token", "tokens first while legal")
+        self.set_cutoff(fields.Date.today() - timedelta(days=1))
+        before = self.sim.calls[AUTH]
+        with self.get_client("fetch", user=self.fetch_a) as session:
+            self.assertEqual(session.token, certificate)
+        self.assertEqual(self.sim.calls[AUTH], before, "no token is tried after the cut-off")
+
+    def test_the_company_chooses_the_order(self):
+        self.sim_token(("InvoiceRead",))
+        certificate = self.stored_certificate()
+        self.company_a.ksef_auth_order = "certificates_first"
+        with self.get_client("fetch", user=self.fetch_a) as session:
+            self.assertEqual(session.token, certificate)
+        self.company_a.ksef_auth_order = "certificates_only"
+        certificate.sudo().state = "revoked"
+        with self.assertRaises(KsefNoUsableToken) as caught:
+            self.get_client("fetch", user=self.fetch_a)
+        self.assertIn("not active", str(caught.exception))
+
+    def test_scope_is_what_the_identity_holds_in_the_context(self):
+        self.stored_certificate(subject=PESEL)  # a person with no grant in Firma A's context
+        with self.assertRaises(KsefNoUsableToken) as caught:
+            self.get_client("fetch", user=self.fetch_a)
+        self.assertIn("holds no permission in this KSeF context", str(caught.exception))
+        self.sim.grant(NIP_A, Identifier("Pesel", PESEL), ["InvoiceRead"])
+        with self.get_client("fetch", user=self.fetch_a) as session:
+            self.assertEqual(session.granted, ("InvoiceRead",))
+        with self.assertRaises(KsefNoUsableToken) as caught:
+            self.get_client("send", user=self.send_a)
+        self.assertIn("holds no InvoiceWrite permission", str(caught.exception))
+
+    def test_odoo_groups_still_apply_to_the_acting_user(self):
+        self.stored_certificate()
+        with self.assertRaises(KsefNoUsableToken) as caught:
+            self.get_client("send", user=self.fetch_a)
+        self.assertIn("is not in the group", str(caught.exception))
+
+    def test_a_revoked_certificate_is_marked_and_skipped(self):
+        older = self.stored_certificate()
+        newer = self.stored_certificate()  # tried first
+        self.sim.set_certificate_status(newer.serial_number, "Revoked")
+        with self.get_client("fetch", user=self.fetch_a) as session:
+            self.assertEqual(session.token, older)
+        self.assertEqual(newer.state, "revoked")
+        self.assertIn("revoked", newer.message_ids[0].body)
+
+    def test_offline_certificates_never_sign_in(self):
+        self.stored_certificate(certificate_type="Offline")
+        with self.assertRaises(KsefNoUsableToken):
+            self.get_client("fetch", user=self.fetch_a)
+        self.assertEqual(self.sim.calls[XADES], 0)
