@@ -305,6 +305,50 @@ class KsefCertificate(models.Model):
             )
         return values
 
+    # ------------------------------------------------------------------
+    # FOR OTHER MODULES: QR CODE II
+    # ------------------------------------------------------------------
+
+    @api.model
+    def ksef_offline_certificate(self, company):
+        """The active Offline certificate other modules sign QR code II with for ``company``
+        (an Offline certificate never signs in to KSeF); empty when Odoo holds none.
+        For Python code of other modules, which checked their user's rights."""
+        company = company.sudo()
+        return self.sudo().search(
+            [
+                ("company_id", "in", company._ksef_chain().ids),
+                ("certificate_type", "=", "Offline"),
+                ("state", "=", "active"),
+            ],
+            order="valid_to desc",
+            limit=1,
+        )
+
+    def ksef_sign_qr_code_ii(self, text):
+        """The Base64URL signature of the QR code II ``text`` (the link without ``https://``
+        and without the signature, see KSeF's QR code rules) with this Offline certificate's
+        key. Refused for an Authentication certificate, which KSeF does not accept there."""
+        from ..ksef import csr
+
+        self.ensure_one()
+        certificate = self.sudo()
+        if certificate.certificate_type != "Offline":
+            raise UserError(
+                self.env._(
+                    "%(certificate)s is an Authentication certificate: QR code II is signed "
+                    "with an Offline certificate.",
+                    certificate=certificate.display_name,
+                )
+            )
+        if certificate.state != "active":
+            raise UserError(
+                self.env._(
+                    "%(certificate)s is not active in KSeF.", certificate=certificate.display_name
+                )
+            )
+        return csr.sign_qr_code_ii(certificate._ksef_private_key(), text)
+
     def _ksef_post(self, body):
         for certificate in self:
             certificate.sudo().message_post(body=body, message_type="notification")

@@ -27,6 +27,8 @@ STOPPED, ENDS, NO_SEND, NO_FETCH = (
 )
 #: a KSeF refusal that is not the token's end (e.g. a missing permission); closed by hand
 REFUSED = "token_refused"
+#: a certificate's end approaches; a company has no certificate ready for the token cut-off
+CERTIFICATE_ENDS, NO_CERTIFICATE = "certificate_ends", "company_no_certificate"
 COMPANY_REASONS = {"send": NO_SEND, "fetch": NO_FETCH}
 
 
@@ -73,7 +75,92 @@ class KsefHealth(models.AbstractModel):
             if stopped or ends:
                 warned |= token
         self._ksef_warn_companies_without_token()
+        self._ksef_warn_certificates(today)
         return warned
+
+    # -- certificates ---------------------------------------------------------------------
+
+    @api.model
+    def _ksef_warn_certificates(self, today):
+        """One warning per certificate whose end is within the company's warning window, and
+        one per company that has no active Authentication certificate when the token cut-off
+        is within it. Returns the certificates warned about."""
+        Certificate = self.env["ksef.certificate"].sudo()
+        warned = Certificate.browse()
+        for certificate in Certificate.search([("origin", "=", "enrolled")]):
+            end = certificate.valid_to and certificate.valid_to.date()
+            window = timedelta(days=certificate.company_id.ksef_warning_days)
+            ends = certificate.state == "active" and end and end - window <= today
+            _set_warning(
+                certificate,
+                CERTIFICATE_ENDS,
+                (lambda env, c=certificate: self.with_env(env)._ksef_certificate_ends_texts(c))
+                if ends
+                else None,
+                certificate.company_id,
+                deadline=end if ends else None,
+            )
+            if ends:
+                warned |= certificate
+        cutoff = self._ksef_legal_end()
+        ready = Certificate.search(
+            [("certificate_type", "=", "Authentication"), ("state", "=", "active")]
+        ).filtered("has_secret")
+        companies = (
+            self.env["res.company"]
+            .sudo()
+            .search([("ksef_nip", "!=", False), ("parent_id", "=", False)])
+        )
+        for company in companies:
+            near = cutoff - timedelta(days=company.ksef_warning_days) <= today
+            missing = near and company not in ready.company_id
+            _set_warning(
+                company,
+                NO_CERTIFICATE,
+                (lambda env, c=company: self.with_env(env)._ksef_no_certificate_texts(c))
+                if missing
+                else None,
+                company,
+                deadline=cutoff if missing else None,
+            )
+        return warned
+
+    @api.model
+    def _ksef_certificate_ends_texts(self, certificate):
+        certificate = certificate.with_env(self.env)
+        end = fields.Date.to_string(certificate.valid_to.date())
+        return (
+            self.env._(
+                "KSeF certificate %(name)s ends on %(date)s",
+                name=certificate.display_name,
+                date=end,
+            ),
+            self.env._(
+                "The KSeF certificate %(name)s stops working on %(date)s. Request its "
+                "replacement before that day (KSeF > Request Certificate).",
+                name=certificate.display_name,
+                date=end,
+            ),
+        )
+
+    @api.model
+    def _ksef_no_certificate_texts(self, company):
+        cutoff = fields.Date.to_string(self._ksef_legal_end())
+        return (
+            self.env._(
+                "%(company)s has no KSeF certificate for the token cut-off on %(date)s",
+                company=company.with_env(self.env).name,
+                date=cutoff,
+            ),
+            self.env._(
+                "KSeF tokens may be used until %(date)s. %(company)s has no active KSeF "
+                "Authentication certificate with its key in Odoo, so its KSeF jobs will stop "
+                "then. Request one (KSeF > Request Certificate) and test it (KSeF > Prepare for "
+                "the Token Cut-off).",
+                date=cutoff,
+                company=company.with_env(self.env).name,
+            ),
+        )
 
     @api.model
     def _ksef_stopped_working(self, token):

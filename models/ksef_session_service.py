@@ -155,30 +155,8 @@ class KsefSessionService(models.AbstractModel):
             raise ValueError(f"unknown KSeF scope {scope!r}")
         company.ensure_one()
         user = (user or self.env.user).sudo(False)
-        tokens = self._ksef_candidates(company, user)
-        excluded = set(exclude_tokens or ())
-        certificates = [
-            c
-            for c in self._ksef_certificate_candidates(company, user)
-            if c.certificate not in excluded
-        ]
-        tokens = tokens.filtered(lambda t: t not in excluded)
-        order = company._ksef_auth_order()
-        if order == "certificates_only":
-            candidates = certificates
-        elif order == "certificates_first":
-            candidates = certificates + list(tokens)
-        else:
-            candidates = list(tokens) + certificates
-        access = self.env["ksef.access"]
-
-        def problems_of(credential):
-            if isinstance(credential, CertificateCredential):
-                return access._ksef_certificate_problems(
-                    credential.certificate, scope, user=user, company=company
-                )
-            return access._ksef_token_problems(credential, scope, user=user, company=company)
-
+        candidates = self._ksef_ordered_candidates(company, user, exclude_tokens)
+        problems_of = self._ksef_problems_function(company, scope, user)
         session, problems = self._ksef_first_session(candidates, problems_of, scope=scope)
         if session:
             return session
@@ -408,6 +386,50 @@ class KsefSessionService(models.AbstractModel):
         )
         rest = by_level(tokens.filtered(lambda t: t.scope in ("branch", "company")) - branch)
         return (own | branch | rest).sudo(False).with_env(self.env)
+
+    @api.model
+    def _ksef_ordered_candidates(self, company, user, exclude=None):
+        """Every credential that may sign in for ``user`` acting for ``company``, in the
+        company's sign-in order: tokens (:meth:`_ksef_candidates`) and KSeF certificates
+        (:meth:`_ksef_certificate_candidates`)."""
+        excluded = set(exclude or ())
+        tokens = [t for t in self._ksef_candidates(company, user) if t not in excluded]
+        certificates = [
+            c
+            for c in self._ksef_certificate_candidates(company, user)
+            if c.certificate not in excluded
+        ]
+        order = company._ksef_auth_order()
+        if order == "certificates_only":
+            return certificates
+        if order == "certificates_first":
+            return certificates + tokens
+        return tokens + certificates
+
+    @api.model
+    def _ksef_problems_function(self, company, scope, user):
+        """``problems_of(credential)``: what ``ksef.access`` says before signing in."""
+        access = self.env["ksef.access"]
+
+        def problems_of(credential):
+            if isinstance(credential, CertificateCredential):
+                return access._ksef_certificate_problems(
+                    credential.certificate, scope, user=user, company=company
+                )
+            return access._ksef_token_problems(credential, scope, user=user, company=company)
+
+        return problems_of
+
+    @api.model
+    def _ksef_plan(self, company, scope, user=None):
+        """Which credential the next :meth:`get_client` for ``scope`` would try first, without
+        signing in (the "Prepare for the token cut-off" view): the record, or an empty one."""
+        user = (user or self.env.user).sudo(False)
+        problems_of = self._ksef_problems_function(company, scope, user)
+        for credential in self._ksef_ordered_candidates(company, user):
+            if not problems_of(credential):
+                return self._ksef_record_of(credential)
+        return self.env["ksef.token"]
 
     @api.model
     def _ksef_certificate_candidates(self, company, user):

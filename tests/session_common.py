@@ -6,13 +6,18 @@ during each test so that the service's private renewal cursor (a ``TestCursor`` 
 test's data and its commit is only a savepoint release: nothing is left behind.
 """
 
+import base64
 from collections import Counter
 from datetime import timedelta
 from unittest.mock import patch
 
+from cryptography.hazmat.primitives import serialization
+
 from odoo import fields
 
+from ..ksef import crypto, csr
 from ..ksef.identifiers import ContextIdentifier
+from ..ksef.models import EnrollmentData, Identifier
 from .common import BRANCH_A1, NIP_A, KsefCase, start_http_simulator
 
 CTX_A = ContextIdentifier.nip(NIP_A)
@@ -85,3 +90,47 @@ class KsefSessionCase(KsefCase):
             [token.id],
         )
         return self.cr.fetchone()
+
+
+class CertificateCase(KsefSessionCase):
+    """Session tests with KSeF certificates the simulator issued and Odoo holds."""
+
+    def stored_certificate(self, subject=NIP_A, certificate_type="Authentication", **values):
+        """A certificate KSeF issued (in the simulator) and Odoo holds with its key."""
+        key = csr.generate_key("ec")
+        if subject == NIP_A:
+            data = EnrollmentData(
+                common_name="Firma A",
+                country_name="PL",
+                organization_name="Firma A",
+                organization_identifier=f"VATPL-{NIP_A}",
+            )
+            identity = NIP_A
+        else:
+            data = EnrollmentData(
+                common_name="Jan Kowalski",
+                country_name="PL",
+                given_name="Jan",
+                surname="Kowalski",
+                serial_number=f"PNOPL-{subject}",
+            )
+            identity = Identifier("Pesel", subject)
+        serial, cert = self.sim.issue_certificate(
+            identity, key, data, certificate_type=certificate_type
+        )
+        certificate = self.env["ksef.certificate"].create(
+            {
+                "name": "Odoo certyfikat",
+                "company_id": self.company_a.id,
+                "certificate_type": certificate_type,
+                "environment": "test",
+                "serial_number": serial,
+                "enrollment_reference": f"ref-{serial}",
+                "state": "active",
+                "certificate_der": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)),
+                "valid_to": fields.Datetime.now() + timedelta(days=700),
+                **values,
+            }
+        )
+        certificate.sudo()._ksef_store_secret(crypto.private_key_to_pem(key).decode("ascii"))
+        return certificate

@@ -1,67 +1,23 @@
 """Jobs keep working when tokens end: the session factory signs in with a KSeF certificate,
 with the same cache, and checks what the certificate's identity may do in the context."""
 
-import base64
 from datetime import timedelta
 
 from odoo import fields
 from odoo.tests import tagged
 
-from ..ksef import crypto, csr
-from ..ksef.models import EnrollmentData, Identifier
+from ..ksef.models import Identifier
 from ..models.ksef_access import TOKEN_CUTOFF_PARAM
 from ..models.ksef_exceptions import KsefNoUsableToken
 from .common import NIP_A
-from .session_common import AUTH, KsefSessionCase
+from .session_common import AUTH, CertificateCase
 
 XADES = "POST /auth/xades-signature"
 PESEL = "90010112343"
 
 
 @tagged("post_install", "-at_install")
-class TestCertificateSessions(KsefSessionCase):
-    def stored_certificate(self, subject=NIP_A, certificate_type="Authentication", **values):
-        """A certificate KSeF issued (in the simulator) and Odoo holds with its key."""
-        key = csr.generate_key("ec")
-        if subject == NIP_A:
-            data = EnrollmentData(
-                common_name="Firma A",
-                country_name="PL",
-                organization_name="Firma A",
-                organization_identifier=f"VATPL-{NIP_A}",
-            )
-            identity = NIP_A
-        else:
-            data = EnrollmentData(
-                common_name="Jan Kowalski",
-                country_name="PL",
-                given_name="Jan",
-                surname="Kowalski",
-                serial_number=f"PNOPL-{subject}",
-            )
-            identity = Identifier("Pesel", subject)
-        serial, cert = self.sim.issue_certificate(
-            identity, key, data, certificate_type=certificate_type
-        )
-        from cryptography.hazmat.primitives import serialization
-
-        certificate = self.env["ksef.certificate"].create(
-            {
-                "name": "Odoo certyfikat",
-                "company_id": self.company_a.id,
-                "certificate_type": certificate_type,
-                "environment": "test",
-                "serial_number": serial,
-                "enrollment_reference": f"ref-{serial}",
-                "state": "active",
-                "certificate_der": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)),
-                "valid_to": fields.Datetime.now() + timedelta(days=700),
-                **values,
-            }
-        )
-        certificate.sudo()._ksef_store_secret(crypto.private_key_to_pem(key).decode("ascii"))
-        return certificate
-
+class TestCertificateSessions(CertificateCase):
     def set_cutoff(self, value):
         self.env["ir.config_parameter"].sudo().set_param(TOKEN_CUTOFF_PARAM, str(value))
 
@@ -133,3 +89,34 @@ class TestCertificateSessions(KsefSessionCase):
         with self.assertRaises(KsefNoUsableToken):
             self.get_client("fetch", user=self.fetch_a)
         self.assertEqual(self.sim.calls[XADES], 0)
+
+
+@tagged("post_install", "-at_install")
+class TestCertificateHealth(CertificateCase):
+    def warnings(self, record, key):
+        return record.activity_ids.filtered(lambda a: a.ksef_health_key == key)
+
+    def test_a_company_without_a_certificate_is_warned_before_the_cutoff(self):
+        health = self.env["ksef.health"]
+        self.env["ir.config_parameter"].sudo().set_param(TOKEN_CUTOFF_PARAM, "2026-12-31")
+        health._cron_ksef_health(today=fields.Date.to_date("2026-11-01"))
+        self.assertFalse(self.warnings(self.company_a, "company_no_certificate"))
+        health._cron_ksef_health(today=fields.Date.to_date("2026-12-10"))
+        warning = self.warnings(self.company_a, "company_no_certificate")
+        self.assertEqual(len(warning), 1)
+        self.assertIn("2026-12-31", warning.summary)
+        self.stored_certificate()
+        health._cron_ksef_health(today=fields.Date.to_date("2026-12-11"))
+        self.assertFalse(self.warnings(self.company_a, "company_no_certificate"))
+
+    def test_a_certificate_whose_end_approaches_is_warned_once(self):
+        certificate = self.stored_certificate()
+        end = certificate.valid_to.date()
+        health = self.env["ksef.health"]
+        health._cron_ksef_health(today=end - timedelta(days=60))
+        self.assertFalse(self.warnings(certificate, "certificate_ends"))
+        health._cron_ksef_health(today=end - timedelta(days=10))
+        health._cron_ksef_health(today=end - timedelta(days=9))
+        warning = self.warnings(certificate, "certificate_ends")
+        self.assertEqual(len(warning), 1)
+        self.assertEqual(warning.date_deadline, end)

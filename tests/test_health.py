@@ -136,6 +136,8 @@ class TestHealth(KsefSimCase):
         self.health()
         self.health()
         warnings = self.warnings(self.company_a)
+        # (the token cut-off is within 30 days of today: the certificate warning is its own)
+        warnings = warnings.filtered(lambda a: a.ksef_health_key in (NO_FETCH, NO_SEND))
         self.assertEqual(sorted(warnings.mapped("ksef_health_key")), [NO_FETCH, NO_SEND])
         self.assertEqual(warnings.user_id, self.admin_a)
         self.assertTrue(all("Firma A" in s for s in warnings.mapped("summary")))
@@ -146,7 +148,9 @@ class TestHealth(KsefSimCase):
                 [("res_model", "=", "res.partner"), ("res_id", "in", partners.ids)]
             )
         )
-        self.assertEqual(len(self.warnings(self.company_b)), 2)
+        self.assertEqual(
+            len(self.warnings(self.company_b, NO_SEND) | self.warnings(self.company_b, NO_FETCH)), 2
+        )
         self.assertEqual(self.warnings(self.company_b).user_id, self.admin_b)
         self.assertTrue(self.admin_b.has_group(GROUP_ADMIN))
 
@@ -155,9 +159,16 @@ class TestHealth(KsefSimCase):
             token=self.sim.create_token(CTX_A, NIP_A, ["InvoiceWrite"]), token_type="W"
         )
         self.health()
-        self.assertEqual(self.warnings(self.company_a).mapped("ksef_health_key"), [NO_FETCH])
+        self.assertEqual(
+            self.warnings(self.company_a)
+            .filtered(lambda a: a.ksef_health_key in (NO_FETCH, NO_SEND))
+            .mapped("ksef_health_key"),
+            [NO_FETCH],
+        )
         self.assertIn("Resolved", self.last_message(self.company_a))
-        self.assertEqual(len(self.warnings(self.company_b)), 2)
+        self.assertEqual(
+            len(self.warnings(self.company_b, NO_SEND) | self.warnings(self.company_b, NO_FETCH)), 2
+        )
 
     # -- the responsible and their language -------------------------------------------------
 
@@ -169,7 +180,10 @@ class TestHealth(KsefSimCase):
         # changing the responsible moves the open warning, it does not add one
         self.company_a.ksef_responsible_id = self.admin_a
         self.health()
-        self.assertEqual(len(self.warnings(self.company_a)), 2)
+        self.assertEqual(
+            len(self.warnings(self.company_a, NO_SEND) | self.warnings(self.company_a, NO_FETCH)),
+            2,
+        )
         self.assertEqual(self.warnings(self.company_a).user_id, self.admin_a)
 
     def test_settings_set_the_responsible_and_window(self):

@@ -5,3 +5,5 @@ from . import ksef_token_revoke
 from . import ksef_token_share
 from . import ksef_certificate_request
 from . import ksef_certificate_revoke
+from . import ksef_cutoff_readiness_line
+from . import ksef_cutoff_readiness
