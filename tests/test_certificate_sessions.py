@@ -4,8 +4,10 @@ with the same cache, and checks what the certificate's identity may do in the co
 from datetime import timedelta
 
 from odoo import fields
+from odoo.exceptions import UserError
 from odoo.tests import tagged
 
+from ..ksef import csr
 from ..ksef.models import Identifier
 from ..models.ksef_access import TOKEN_CUTOFF_PARAM
 from ..models.ksef_exceptions import KsefNoUsableToken
@@ -120,3 +122,18 @@ class TestCertificateHealth(CertificateCase):
         warning = self.warnings(certificate, "certificate_ends")
         self.assertEqual(len(warning), 1)
         self.assertEqual(warning.date_deadline, end)
+
+
+@tagged("post_install", "-at_install")
+class TestQrCodeSigning(CertificateCase):
+    def test_other_modules_sign_qr_code_ii_with_the_offline_certificate_only(self):
+        Certificate = self.env["ksef.certificate"]
+        self.assertFalse(Certificate.ksef_offline_certificate(self.company_a))
+        authentication = self.stored_certificate()
+        offline = self.stored_certificate(certificate_type="Offline")
+        self.assertEqual(Certificate.ksef_offline_certificate(self.branch_a1), offline)
+        text = f"qr-test.ksef.mf.gov.pl/certificate/Nip/{NIP_A}/{NIP_A}/{offline.serial_number}/abc"
+        signature = offline.ksef_sign_qr_code_ii(text)
+        self.assertTrue(csr.verify_qr_code_ii(offline._ksef_certificate(), text, signature))
+        with self.assertRaisesRegex(UserError, "Offline certificate"):
+            authentication.ksef_sign_qr_code_ii(text)
