@@ -293,6 +293,7 @@ class KsefCertificate(models.Model):
             "valid_to": naive_utc(info.valid_to) or False,
             "last_use_date": naive_utc(info.last_use_date) or False,
             "last_sync_date": fields.Datetime.now(),
+            "subject_identifier": info.subject_identifier and info.subject_identifier.value,
         }
         if new:
             values.update(
@@ -300,7 +301,6 @@ class KsefCertificate(models.Model):
                 serial_number=info.serial_number,
                 certificate_type=info.certificate_type,
                 subject=info.common_name,
-                subject_identifier=info.subject_identifier and info.subject_identifier.value,
                 request_date=naive_utc(info.request_date) or False,
             )
         return values

@@ -92,8 +92,8 @@ class KsefSessionCase(KsefCase):
         return self.cr.fetchone()
 
 
-class CertificateCase(KsefSessionCase):
-    """Session tests with KSeF certificates the simulator issued and Odoo holds."""
+class CertificateMixin:
+    """KSeF certificates the simulator issued and Odoo holds (for session and tour tests)."""
 
     def stored_certificate(self, subject=NIP_A, certificate_type="Authentication", **values):
         """A certificate KSeF issued (in the simulator) and Odoo holds with its key."""
@@ -134,3 +134,7 @@ class CertificateCase(KsefSessionCase):
         )
         certificate.sudo()._ksef_store_secret(crypto.private_key_to_pem(key).decode("ascii"))
         return certificate
+
+
+class CertificateCase(CertificateMixin, KsefSessionCase):
+    """Session tests with KSeF certificates the simulator issued and Odoo holds."""

@@ -10,7 +10,7 @@ import { registry } from "@web/core/registry";
 import { rpc } from "@web/core/network/rpc";
 import { inputFiles } from "@web/../tests/utils";
 
-const openKsefApp = () => [
+export const openKsefApp = () => [
     {
         content: "Open the apps menu",
         trigger: ".o_navbar_apps_menu button",
@@ -24,7 +24,7 @@ const openKsefApp = () => [
 ];
 
 // The menus ask for the user's password first (Odoo's identity check)
-const confirmPassword = () => [
+export const confirmPassword = () => [
     {
         content: "Type the password in the security check",
         trigger: ".modal .o_field_widget[name=password] input",
@@ -36,6 +36,48 @@ const confirmPassword = () => [
         content: "Confirm the password",
         trigger: ".modal .modal-footer button[name=run_check]",
         run: "click",
+    },
+];
+
+// Sign the auth.xml the wizard of ``model`` offers, outside Odoo (window.ksefTour.signerUrl
+// stands in for Profil Zaufany), and upload the signed file
+export const signAndUpload = (model) => [
+    {
+        content: "Sign the offered auth.xml outside Odoo and upload the signed file",
+        trigger: ".modal .o_field_widget[name=signed_file]",
+        async run() {
+            // The bytes behind the download link: the wizard's auth_request.
+            const [wizard] = await rpc(`/web/dataset/call_kw/${model}/search_read`, {
+                model,
+                method: "search_read",
+                args: [[["step", "=", "sign"]]],
+                kwargs: { fields: ["auth_request", "challenge"], order: "id desc", limit: 1 },
+            });
+            const challenge = document.querySelector(
+                ".modal .o_field_widget[name=challenge]"
+            ).textContent.trim();
+            if (!wizard || wizard.challenge !== challenge) {
+                throw new Error("The wizard shown is not the one offering auth.xml");
+            }
+            const xml = Uint8Array.from(atob(wizard.auth_request), (c) => c.charCodeAt(0));
+            const response = await fetch(window.ksefTour.signerUrl, {
+                method: "POST",
+                body: new Blob([xml], { type: "text/plain" }),
+            });
+            if (!response.ok) {
+                throw new Error(`The signer answered ${response.status}`);
+            }
+            const signed = new File([await response.blob()], "auth-signed.xml", {
+                type: "text/xml",
+            });
+            await inputFiles(".modal .o_field_widget[name=signed_file] input[type=file]", [
+                signed,
+            ]);
+        },
+    },
+    {
+        content: "The signed file is uploaded",
+        trigger: ".modal .o_field_widget[name=signed_file] .o_clear_file_button",
     },
 ];
 
@@ -106,43 +148,7 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_token_generate_tour", {
             content: "The request to sign is offered for download",
             trigger: ".modal .o_field_widget[name=auth_request] a.o_form_uri:contains(auth-)",
         },
-        {
-            content: "Sign the offered auth.xml outside Odoo and upload the signed file",
-            trigger: ".modal .o_field_widget[name=signed_file]",
-            async run() {
-                // The bytes behind the download link: the wizard's auth_request.
-                const [wizard] = await rpc("/web/dataset/call_kw/ksef.token.generate/search_read", {
-                    model: "ksef.token.generate",
-                    method: "search_read",
-                    args: [[["step", "=", "sign"]]],
-                    kwargs: { fields: ["auth_request", "challenge"], order: "id desc", limit: 1 },
-                });
-                const challenge = document.querySelector(
-                    ".modal .o_field_widget[name=challenge]"
-                ).textContent.trim();
-                if (!wizard || wizard.challenge !== challenge) {
-                    throw new Error("The wizard shown is not the one offering auth.xml");
-                }
-                const xml = Uint8Array.from(atob(wizard.auth_request), (c) => c.charCodeAt(0));
-                const response = await fetch(window.ksefTour.signerUrl, {
-                    method: "POST",
-                    body: new Blob([xml], { type: "text/plain" }),
-                });
-                if (!response.ok) {
-                    throw new Error(`The signer answered ${response.status}`);
-                }
-                const signed = new File([await response.blob()], "auth-signed.xml", {
-                    type: "text/xml",
-                });
-                await inputFiles(".modal .o_field_widget[name=signed_file] input[type=file]", [
-                    signed,
-                ]);
-            },
-        },
-        {
-            content: "The signed file is uploaded",
-            trigger: ".modal .o_field_widget[name=signed_file] .o_clear_file_button",
-        },
+        ...signAndUpload("ksef.token.generate"),
         {
             content: "Generate",
             trigger: ".modal .modal-footer button[name=action_generate]",
