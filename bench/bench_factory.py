@@ -8,7 +8,9 @@ In one worker (one process, one cursor per request), against the KSeF simulator 
     full authentication measured in the same run (the cached session forgotten before each
     request); the target is a cached median of at most 5 ms;
 (b) a sync of a context twice in a row: the second causes no full authentication;
-(c) revoking several tokens of one context: one administrator session for all of them.
+(c) revoking several tokens of one context: one administrator session for all of them;
+(d) a full authentication with a KSeF certificate (XAdES signed in Odoo, then the identity's
+    grants read) next to one with a token, and the cached session request for both.
 
 Exit status 1 when an assertion fails.
 
@@ -63,6 +65,41 @@ def make_token(env, sim, permissions, name):
 
 def ms(seconds):
     return f"{seconds * 1000:.2f} ms"
+
+
+def make_certificate(env, sim):
+    """A KSeF Authentication certificate the simulator issued, held by Odoo with its key."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+
+    from odoo.addons.l10n_pl_ksef_token.ksef import crypto, csr
+    from odoo.addons.l10n_pl_ksef_token.ksef.models import EnrollmentData
+
+    key = csr.generate_key("ec")
+    data = EnrollmentData(
+        common_name="Bench", country_name="PL", organization_identifier=f"VATPL-{NIP}"
+    )
+    serial, cert = sim.issue_certificate(NIP, key, data)
+    env.ref("base.main_company").vat = f"PL{NIP}"  # the context a certificate signs in to
+    certificate = env["ksef.certificate"].create(
+        {
+            "name": "Bench certificate",
+            "company_id": env.ref("base.main_company").id,
+            "certificate_type": "Authentication",
+            "environment": "test",
+            "serial_number": serial,
+            "state": "active",
+            "certificate_der": base64.b64encode(cert.public_bytes(serialization.Encoding.DER)),
+        }
+    )
+    certificate._ksef_store_secret(crypto.private_key_to_pem(key).decode("ascii"))
+    return certificate
+
+
+def set_order(registry, company_id, order):
+    with registry.cursor() as cr:
+        cr.execute("UPDATE res_company SET ksef_auth_order = %s WHERE id = %s", [order, company_id])
 
 
 def session_request(registry, uid, company_id, forget=False):
@@ -155,6 +192,32 @@ def main():
         )
         if revoked != len(victims) or auths != 1:
             failures.append(f"revocation: {revoked} revoked, {auths} authentications (want 1)")
+        # (d) a certificate's full authentication and cached request, next to a token's
+        with registry.cursor() as cr:
+            env = api.Environment(cr, odoo.SUPERUSER_ID, {"tracking_disable": True})
+            make_certificate(env, sim)
+        figures = {}
+        for order in ("tokens_first", "certificates_only"):
+            set_order(registry, company_id, order)
+            session_request(registry, uid, company_id, forget=True)
+            full = [
+                session_request(registry, uid, company_id, forget=True) for _ in range(args.full)
+            ]
+            cached = [session_request(registry, uid, company_id) for _ in range(args.cached)]
+            figures[order] = (statistics.median(full), statistics.median(cached))
+        set_order(registry, company_id, "tokens_first")
+        (token_full, token_cached), (cert_full, cert_cached) = (
+            figures["tokens_first"],
+            figures["certificates_only"],
+        )
+        print(
+            f"(d) full authentication: certificate {ms(cert_full)}, token {ms(token_full)} "
+            f"(certificate / token = {cert_full / token_full:.1f}x); cached request: "
+            f"certificate {ms(cert_cached)}, token {ms(token_cached)} "
+            f"(certificate / token = {cert_cached / token_cached:.1f}x)"
+        )
+        if cert_cached * 1000 > CACHED_TARGET_MS:
+            failures.append(f"cached certificate session median {ms(cert_cached)}")
     for failure in failures:
         print(f"FAILED: {failure}")
     return 1 if failures else 0

@@ -436,6 +436,8 @@ class KsefSessionService(models.AbstractModel):
         """The KSeF Authentication certificates that may sign in to ``company``'s context:
         the user's own operator certificates, then the company's (up the parents), the
         newest first; each as a :class:`CertificateCredential` of ``company``."""
+        if not company.sudo().ksef_nip:
+            return []  # no KSeF context for a certificate to sign in to
         chain = company._ksef_chain()
         certificates = (
             self.env["ksef.certificate"]

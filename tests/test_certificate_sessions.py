@@ -137,3 +137,13 @@ class TestQrCodeSigning(CertificateCase):
         self.assertTrue(csr.verify_qr_code_ii(offline._ksef_certificate(), text, signature))
         with self.assertRaisesRegex(UserError, "Offline certificate"):
             authentication.ksef_sign_qr_code_ii(text)
+
+
+@tagged("post_install", "-at_install")
+class TestCertificateWithoutContext(CertificateCase):
+    def test_a_company_without_nip_still_uses_its_tokens(self):
+        token = self.sim_token(("InvoiceRead",))
+        self.stored_certificate()
+        self.company_a.vat = False  # no NIP: no context a certificate could sign in to
+        with self.get_client("fetch", user=self.fetch_a) as session:
+            self.assertEqual(session.token, token)

@@ -24,7 +24,7 @@ class TestCertificateEnrolment(KsefSimCase):
     def request_wizard(self, user=None, **values):
         user = user or self.admin_a
         vals = {
-            "scope": "company",
+            "holder": "company",
             "company_id": self.company_a.id,
             "environment": "test",
             "certificate_type": "Authentication",
@@ -104,7 +104,7 @@ class TestCertificateEnrolment(KsefSimCase):
         certificate, _w = self.request_signed_outside(
             key=self.person_key,
             cert=self.person_cert,
-            scope="user",
+            holder="user",
             user_id=self.send_a.id,
             key_type="rsa",
         )

@@ -27,16 +27,16 @@ class KsefCertificateRequest(models.TransientModel):
     _inherit = "ksef.token.generate"
     _description = "Request a KSeF Certificate"
 
-    scope = fields.Selection(
+    holder = fields.Selection(
         [("company", "Company (seal)"), ("user", "Operator (person)")],
+        string="For",
         required=True,
         default="company",
+        help="Whose certificate: the company's (its seal signs the request) or an operator's "
+        "(their own signature or Profil Zaufany signs it). A certificate has no branch.",
     )
-    step = fields.Selection(
-        [("setup", "Set up"), ("sign", "Sign"), ("confirm", "Confirm")],
-        default="setup",
-        required=True,
-    )
+    scope = fields.Selection(compute="_compute_scope", store=True, readonly=False)
+    step = fields.Selection(selection_add=[("confirm", "Confirm")], ondelete={"confirm": "cascade"})
     certificate_type = fields.Selection(
         CERTIFICATE_TYPES, string="Certificate Type", required=True, default="Authentication"
     )
@@ -47,6 +47,18 @@ class KsefCertificateRequest(models.TransientModel):
     limits_text = fields.Char(readonly=True)
     subject_text = fields.Char(readonly=True)
     session_sealed = fields.Char(copy=False)
+
+    @api.depends("holder")
+    def _compute_scope(self):
+        for wizard in self:
+            wizard.scope = wizard.holder
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            # the inherited scope has a default, which would win over the computation
+            vals["scope"] = vals.get("holder") or "company"
+        return super().create(vals_list)
 
     # ------------------------------------------------------------------
     # ACTIONS
