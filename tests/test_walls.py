@@ -15,7 +15,7 @@ from odoo.tools import config, mute_logger
 
 from .common import GROUP_ADMIN
 from .ksef_sim_case import CTX_A, KsefSimCase
-from .session_common import KsefSessionCase
+from .session_common import CertificateMixin, KsefSessionCase
 
 #: column names that hold a sealed secret or a KSeF login (signed challenge)
 SEALED_COLUMN = re.compile(r"(_sealed$|ciphertext|^signed_file$|^auth_request$)")
@@ -38,7 +38,7 @@ class WallsMixin:
 
 
 @tagged("post_install", "-at_install")
-class TestWizardWalls(WallsMixin, KsefSimCase):
+class TestWizardWalls(CertificateMixin, WallsMixin, KsefSimCase):
     def wizards(self):
         """One unfinished row of each wizard model, made by admin_a."""
         token, _s = self.import_token()
@@ -49,11 +49,27 @@ class TestWizardWalls(WallsMixin, KsefSimCase):
         imp = self.import_wizard(token_text=self.issued_token(CTX_A, ["InvoiceRead"]))
         revoke = env["ksef.token.revoke"].create({"token_ids": [(6, 0, token.ids)]})
         share = env["ksef.token.share"].create({"token_ids": [(6, 0, token.ids)]})
+        request = env["ksef.certificate.request"].create(
+            {"company_id": self.company_a.id, "environment": "test", "description": "Odoo faktury"}
+        )
+        request.action_prepare_request()
+        self.sign(request)
+        certificate = self.stored_certificate()
+        certificate_revoke = env["ksef.certificate.revoke"].create(
+            {"certificate_ids": [(6, 0, certificate.ids)]}
+        )
+        readiness = env["ksef.cutoff.readiness"].browse(
+            env["ksef.cutoff.readiness"].action_open(self.company_a)["res_id"]
+        )
         return {
             imp: "action_import",
             generate: "action_generate",
             revoke: "action_revoke",
             share: "action_apply",
+            request: "action_check_limits",
+            certificate_revoke: "action_revoke",
+            readiness: "action_test_certificates",
+            readiness.line_ids[:1]: "read",
         }
 
     def test_other_users_cannot_touch_a_wizard(self):
@@ -198,6 +214,23 @@ class TestNeutralizeCoverage(KsefSimCase):
 
 @tagged("post_install", "-at_install")
 class TestWallsHttp(WallsMixin, KsefSimCase, HttpCase):
+    def test_certificate_and_its_key_not_served_to_others(self):
+        certificate = CertificateMixin.stored_certificate(self)
+        self.env.flush_all()
+        url = f"/web/content/ksef.certificate/{certificate.id}/certificate_der?download=true"
+        for login in ("adm_b", "portal_w"):
+            with self.subTest(login=login):
+                self.authenticate(login, login)
+                response = self.url_open(url)
+                self.assertNotEqual(response.status_code, 200)
+        for login in ("adm_b", "portal_w", "adm_a_bis"):
+            with self.subTest(login=login):
+                self.authenticate(login, login)
+                answer = self.rpc(
+                    "ksef.certificate", "read", [[certificate.id], ["secret_ciphertext"]]
+                )
+                self.assertIn("error", answer)
+
     def test_signed_file_not_served_to_another_company(self):
         wizard = self.generate_wizard()
         wizard.action_prepare_request()
