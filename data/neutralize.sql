@@ -22,3 +22,5 @@ UPDATE ksef_certificate
  WHERE environment = 'prod';
 -- certificate requests in progress hold a sealed KSeF session
 DELETE FROM ksef_certificate_request;
+-- downloaded private keys (PKCS#12) and their passwords
+DELETE FROM ksef_certificate_export;

@@ -368,6 +368,12 @@ class KsefCertificate(models.Model):
         """List and form header button: sync the certificates of the user's companies."""
         return self.env["ksef.certificate.sync"]._ksef_sync_now()
 
+    def action_ksef_download_key(self):
+        """Form button: the private key once, as a password-protected PKCS#12 (password
+        asked first)."""
+        self.ensure_one()
+        return self.env["ksef.certificate.export"].action_open(self)
+
     @ksef_identity_checked
     def action_ksef_revoke_form(self):
         """Form button (password asked first): confirm and revoke with a reason."""

@@ -1,6 +1,8 @@
 """KSeF certificates from Odoo, over HTTP against the simulator: enrolment both ways, both
 types, company and operator; limits; lost answers; sync; revocation; the private key."""
 
+import base64
+
 from cryptography.hazmat.primitives import serialization
 
 from odoo.exceptions import AccessError, UserError
@@ -260,3 +262,40 @@ class TestCertificateLifecycle(KsefSimCase):
             Certificate.with_user(self.send_a).search([])
         with self.assertRaises(AccessError):
             self.certificate.with_user(self.admin_b).read(["name"])
+
+
+@tagged("post_install", "-at_install")
+class TestCertificateKeyDownload(KsefSimCase):
+    def test_the_private_key_is_downloaded_once_with_a_password(self):
+        from ..ksef import crypto
+        from .session_common import CertificateMixin
+
+        certificate = CertificateMixin.stored_certificate(self)
+        env = self.as_user(self.admin_a)
+        Export = env["ksef.certificate.export"]
+        wizard = Export.browse(
+            Export.action_open(env["ksef.certificate"].browse(certificate.id))["res_id"]
+        )
+        wizard.write({"password": "short", "password_confirm": "short"})
+        with self.assertRaisesRegex(UserError, "8 characters"):
+            wizard.action_export()
+        wizard.write({"password": "dobre-haslo-1", "password_confirm": "inne-haslo-2"})
+        with self.assertRaisesRegex(UserError, "differ"):
+            wizard.action_export()
+        wizard.write({"password": "dobre-haslo-1", "password_confirm": "dobre-haslo-1"})
+        wizard.action_export()
+        self.assertFalse(wizard.password, "the password is wiped once the file is made")
+        key, cert = crypto.load_pkcs12(base64.b64decode(wizard.pkcs12_file), "dobre-haslo-1")[:2]
+        self.assertEqual(cert.serial_number, certificate._ksef_certificate().serial_number)
+        self.assertTrue(certificate.key_downloaded)
+        again = Export.browse(
+            Export.action_open(env["ksef.certificate"].browse(certificate.id))["res_id"]
+        )
+        again.write({"password": "dobre-haslo-1", "password_confirm": "dobre-haslo-1"})
+        with self.assertRaisesRegex(AccessError, "already downloaded once"):
+            again.action_export()
+        # another company's administrator cannot even open it
+        with self.assertRaises(AccessError):
+            self.as_user(self.admin_b)["ksef.certificate.export"].action_open(
+                self.as_user(self.admin_b)["ksef.certificate"].browse(certificate.id)
+            )

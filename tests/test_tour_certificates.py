@@ -40,6 +40,7 @@ class TestCertificateTour(KsefSimCase, HttpCase):
         self.assertEqual(len(certificate), 1)
         self.assertEqual(certificate.state, "revoked")
         self.assertEqual(certificate.revocation_reason, "Superseded")
+        self.assertTrue(certificate.key_downloaded)
         in_ksef = [
             c
             for c in self.sim.certificates

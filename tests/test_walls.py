@@ -58,6 +58,8 @@ class TestWizardWalls(CertificateMixin, WallsMixin, KsefSimCase):
         certificate_revoke = env["ksef.certificate.revoke"].create(
             {"certificate_ids": [(6, 0, certificate.ids)]}
         )
+        Export = env["ksef.certificate.export"]
+        export = Export.browse(Export.action_open(certificate)["res_id"])
         readiness = env["ksef.cutoff.readiness"].browse(
             env["ksef.cutoff.readiness"].action_open(self.company_a)["res_id"]
         )
@@ -70,6 +72,7 @@ class TestWizardWalls(CertificateMixin, WallsMixin, KsefSimCase):
             certificate_revoke: "action_revoke",
             readiness: "action_test_certificates",
             readiness.line_ids[:1]: "read",
+            export: "action_export",
         }
 
     def test_other_users_cannot_touch_a_wizard(self):

@@ -7,3 +7,4 @@ from . import ksef_certificate_request
 from . import ksef_certificate_revoke
 from . import ksef_cutoff_readiness_line
 from . import ksef_cutoff_readiness
+from . import ksef_certificate_export

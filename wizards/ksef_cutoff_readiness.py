@@ -27,6 +27,13 @@ class KsefCutoffReadiness(models.TransientModel):
     ready = fields.Boolean(compute="_compute_ready")
     test_message = fields.Text(readonly=True)
 
+    @api.depends("company_id")
+    def _compute_display_name(self):
+        for readiness in self:
+            readiness.display_name = self.env._(
+                "Prepare for the Token Cut-off: %(company)s", company=readiness.company_id.name
+            )
+
     @api.depends("line_ids.tested")
     def _compute_ready(self):
         for readiness in self:

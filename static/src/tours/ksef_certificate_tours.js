@@ -95,6 +95,44 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_token_certificate_tour", {
             run: "click",
         },
         {
+            content: "Download the private key (once)",
+            trigger: ".o_form_view .o_form_statusbar button[name=action_ksef_download_key]",
+            run: "click",
+        },
+        {
+            content: "Confirm the warning",
+            trigger: ".modal-footer button.btn-primary:contains(Ok)",
+            run: "click",
+        },
+        {
+            content: "Choose the file's password",
+            trigger: ".modal .o_field_widget[name=password] input",
+            run: "edit dobre-haslo-1",
+        },
+        {
+            content: "Repeat it",
+            trigger: ".modal .o_field_widget[name=password_confirm] input",
+            run: "edit dobre-haslo-1",
+        },
+        {
+            content: "Make the PKCS#12 file",
+            trigger: ".modal .modal-footer button[name=action_export]",
+            run: "click",
+        },
+        {
+            content: "The file is offered for download",
+            trigger: ".modal .o_field_widget[name=pkcs12_file] a:contains(.p12)",
+        },
+        {
+            content: "Close",
+            trigger: ".modal .modal-footer button:contains(Close)",
+            run: "click",
+        },
+        {
+            content: "The download button is gone (once only)",
+            trigger: ".o_form_view .o_form_statusbar:not(:has(button[name=action_ksef_download_key]))",
+        },
+        {
             content: "Revoke it",
             trigger: ".o_form_view .o_form_statusbar button[name=action_ksef_revoke_form]",
             run: "click",
@@ -133,6 +171,21 @@ registry.category("web_tour.tours").add("l10n_pl_ksef_token_cutoff_tour", {
         {
             content: "One line per job: send, fetch, administer",
             trigger: `${MAIN} .o_field_widget[name=line_ids] .o_data_row:eq(2)`,
+        },
+        {
+            content: "Request a certificate from the view",
+            trigger: `${MAIN} .o_form_statusbar button[name=action_request_certificate]`,
+            run: "click",
+        },
+        ...confirmPassword(),
+        {
+            content: "The request wizard opens",
+            trigger: ".modal .o_field_widget[name=certificate_type]",
+        },
+        {
+            content: "Not now",
+            trigger: ".modal .modal-footer button:contains(Cancel)",
+            run: "click",
         },
         {
             content: "Test the certificate sign-in",
