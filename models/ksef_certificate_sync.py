@@ -77,6 +77,7 @@ class KsefCertificateSync(models.AbstractModel):
         Certificate = self.env["ksef.certificate"].sudo().with_context(active_test=False)
         counts = {"updated": 0, "found": 0, "issued": 0}
         with session:
+            self._ksef_record_limits(session, company)
             requested = Certificate.search(
                 [
                     ("company_id", "=", company.id),
@@ -115,6 +116,42 @@ class KsefCertificateSync(models.AbstractModel):
                     )
                     counts["found"] += 1
         return counts
+
+    @api.model
+    def _ksef_record_limits(self, session, company):
+        """Keep KSeF's certificate limits of the company's identity, for the health warning."""
+        try:
+            limits = self.env["ksef.certificate.enrolment"]._ksef_limits(session)
+        except (KsefError, KsefRetryLater):
+            return
+        company.sudo().write(
+            {
+                "ksef_certificate_requests_left": limits.enrollment_remaining,
+                "ksef_certificates_left": limits.certificate_remaining,
+            }
+        )
+
+    @api.model
+    def _cron_ksef_certificate_sync(self):
+        """Part of the sync cron: every company's certificates (requests KSeF finished since,
+        status, validity, certificates made elsewhere)."""
+        companies = self.env["res.company"].sudo().search([("ksef_nip", "!=", False)])
+        for environment, company in self._ksef_sync_contexts(companies):
+            if (
+                not self.env["ksef.certificate"]
+                .sudo()
+                .search_count([("company_id", "=", company.id), ("environment", "=", environment)])
+            ):
+                continue  # nothing to follow; certificates made elsewhere come with Sync
+            try:
+                self._ksef_sync_company(environment, company)
+            except (KsefError, KsefRetryLater, UserError) as e:
+                _logger.warning(
+                    "KSeF certificate sync of %s (%s) failed: %s",
+                    company.id,
+                    environment,
+                    type(e).__name__,
+                )
 
     @api.model
     def _ksef_follow_request(self, session, certificate):

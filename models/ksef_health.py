@@ -29,6 +29,9 @@ STOPPED, ENDS, NO_SEND, NO_FETCH = (
 REFUSED = "token_refused"
 #: a certificate's end approaches; a company has no certificate ready for the token cut-off
 CERTIFICATE_ENDS, NO_CERTIFICATE = "certificate_ends", "company_no_certificate"
+LIMITS_LOW = "company_certificate_limits"
+#: at or below this many requests (or active certificates) left, the company is warned
+LIMITS_LOW_AT = 2
 COMPANY_REASONS = {"send": NO_SEND, "fetch": NO_FETCH}
 
 
@@ -112,6 +115,17 @@ class KsefHealth(models.AbstractModel):
             .search([("ksef_nip", "!=", False), ("parent_id", "=", False)])
         )
         for company in companies:
+            requests_left = company.ksef_certificate_requests_left
+            certificates_left = company.ksef_certificates_left
+            low = 0 <= requests_left <= LIMITS_LOW_AT or 0 <= certificates_left <= LIMITS_LOW_AT
+            _set_warning(
+                company,
+                LIMITS_LOW,
+                (lambda env, c=company: self.with_env(env)._ksef_limits_low_texts(c))
+                if low
+                else None,
+                company,
+            )
             near = cutoff - timedelta(days=company.ksef_warning_days) <= today
             missing = near and company not in ready.company_id
             _set_warning(
@@ -140,6 +154,21 @@ class KsefHealth(models.AbstractModel):
                 "replacement before that day (KSeF > Request Certificate).",
                 name=certificate.display_name,
                 date=end,
+            ),
+        )
+
+    @api.model
+    def _ksef_limits_low_texts(self, company):
+        company = company.with_env(self.env)
+        return (
+            self.env._("KSeF certificate limits of %(company)s run low", company=company.name),
+            self.env._(
+                "KSeF lets %(company)s request %(requests)s more certificates and hold "
+                "%(certificates)s more active ones. Revoke certificates that are no longer used "
+                "(KSeF > Certificates) before requesting new ones.",
+                company=company.name,
+                requests=company.ksef_certificate_requests_left,
+                certificates=company.ksef_certificates_left,
             ),
         )
 

@@ -78,6 +78,7 @@ class KsefTokenSync(models.AbstractModel):
             self._ksef_sync_all()
         except KsefRetryLater as e:
             self.env["ksef.session.service"]._ksef_reschedule(SYNC_CRON, e.retry_after)
+        self.env["ksef.certificate.sync"]._cron_ksef_certificate_sync()
 
     @api.model
     def _ksef_sync_all(self, companies=None, failures=None):

@@ -56,6 +56,18 @@ class ResCompany(models.Model):
         "no token to send or fetch invoices), in their language. Empty: the parent company's "
         "responsible, else the first of the company's KSeF administrators.",
     )
+    ksef_certificate_requests_left = fields.Integer(
+        string="KSeF Certificate Requests Left",
+        readonly=True,
+        default=-1,
+        help="What KSeF said at the last certificate sync (-1: not known yet).",
+    )
+    ksef_certificates_left = fields.Integer(
+        string="Active KSeF Certificates Left",
+        readonly=True,
+        default=-1,
+        help="What KSeF said at the last certificate sync (-1: not known yet).",
+    )
     ksef_auth_order = fields.Selection(
         [
             ("tokens_first", "Tokens, then certificates"),

@@ -299,3 +299,48 @@ class TestCertificateKeyDownload(KsefSimCase):
             self.as_user(self.admin_b)["ksef.certificate.export"].action_open(
                 self.as_user(self.admin_b)["ksef.certificate"].browse(certificate.id)
             )
+
+
+@tagged("post_install", "-at_install")
+class TestCertificateFollowUp(KsefSimCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.seal_key, cls.seal_cert = testing_certs.generate_test_certificate(NIP_A, kind="seal")
+
+    def request(self):
+        wizard = self.as_user(self.admin_a)["ksef.certificate.request"].create(
+            {"company_id": self.company_a.id, "environment": "test", "description": "Odoo faktury"}
+        )
+        wizard.action_prepare_request()
+        self.sign(wizard, self.seal_key, self.seal_cert)
+        wizard.action_check_limits()
+        return self.env["ksef.certificate"].browse(wizard.action_request()["res_id"])
+
+    def test_a_request_ksef_finishes_later_is_retrieved_by_the_sync_job(self):
+        delay = self.sim.config.enrollment_delay
+        self.addCleanup(setattr, self.sim.config, "enrollment_delay", delay)
+        self.sim.config.enrollment_delay = 3600
+        certificate = self.request()
+        self.assertEqual(certificate.state, "requested")
+        self.assertTrue(certificate.has_secret, "the key is kept while KSeF works")
+        self.generate_signed_outside(token_type="A", description="Admin token")
+        self.env.cr.postcommit.run()
+        self.sim.advance(3700)
+        self.env["ksef.token.sync"]._cron_ksef_sync()
+        self.assertEqual(certificate.state, "active")
+        self.assertTrue(certificate.serial_number)
+
+    def test_limits_are_recorded_and_a_low_reserve_is_warned(self):
+        limits = self.sim.config.certificate_limits
+        self.addCleanup(setattr, self.sim.config, "certificate_limits", limits)
+        self.sim.config.certificate_limits = {"Nip": (3, 100), "Pesel": (12, 6)}
+        self.request()
+        self.as_user(self.admin_a)["ksef.certificate"].action_ksef_sync()
+        self.assertEqual(self.company_a.ksef_certificate_requests_left, 2)
+        self.env["ksef.health"]._cron_ksef_health()
+        warning = self.company_a.activity_ids.filtered(
+            lambda a: a.ksef_health_key == "company_certificate_limits"
+        )
+        self.assertEqual(len(warning), 1)
+        self.assertIn("2 more certificates", warning.note)

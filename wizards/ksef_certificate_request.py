@@ -6,6 +6,7 @@ and the subject the certificate will carry (nothing is requested yet; the sessio
 sealed in the wizard row, for its creator only); **Request certificate** enrols with that
 session (``ksef.certificate.enrolment``)."""
 
+import logging
 import re
 
 from odoo import api, fields, models
@@ -16,6 +17,8 @@ from ..models import secret_vault
 from ..models.ksef_certificate import CERTIFICATE_TYPES, KEY_TYPES
 from ..models.ksef_exceptions import KsefRetryLater
 from .ksef_token_import import wipes_inputs
+
+_logger = logging.getLogger(__name__)
 
 SESSION_AAD = "ksef.certificate.request:session"
 #: what KSeF allows in a certificate name (the journal marker takes 14 of the 100 characters)
@@ -37,9 +40,7 @@ class KsefCertificateRequest(models.TransientModel):
     )
     scope = fields.Selection(compute="_compute_scope", store=True, readonly=False)
     step = fields.Selection(selection_add=[("confirm", "Confirm")], ondelete={"confirm": "cascade"})
-    certificate_type = fields.Selection(
-        CERTIFICATE_TYPES, string="Certificate Type", required=True, default="Authentication"
-    )
+    certificate_type = fields.Selection(CERTIFICATE_TYPES, required=True, default="Authentication")
     key_type = fields.Selection(KEY_TYPES, required=True, default="ec")
     description = fields.Char(
         string="Certificate Name", default=lambda self: self.env._("Odoo KSeF certificate")
@@ -144,7 +145,7 @@ class KsefCertificateRequest(models.TransientModel):
             try:
                 session.client.revoke_current_session(session.access_token)
             except KsefError:
-                pass  # it expires by itself
+                _logger.info("KSeF: closing the enrolment session failed (it expires by itself)")
         return {
             "type": "ir.actions.act_window",
             "res_model": "ksef.certificate",
