@@ -79,7 +79,7 @@ class KsefCertificateEnrolment(models.AbstractModel):
         Messages = self.env["ksef.messages"]
         try:
             limits = self._ksef_limits(session)
-            if not limits.can_request or not limits.enrollment_remaining:
+            if not limits.enrollment_remaining:
                 raise UserError(
                     self.env._(
                         "KSeF does not allow this signer to request another certificate now. "
@@ -95,7 +95,16 @@ class KsefCertificateEnrolment(models.AbstractModel):
                         limits=self._ksef_limits_text(limits),
                     )
                 )
+            # (a KSeF-token login is refused here, with its own code: 25001)
             data = session.run(session.client.get_enrollment_data)
+            if not limits.can_request:
+                raise UserError(
+                    self.env._(
+                        "KSeF does not allow this signer to request another certificate now. "
+                        "%(limits)s Revoke certificates that are no longer used first.",
+                        limits=self._ksef_limits_text(limits),
+                    )
+                )
         except (KsefError, KsefRetryLater) as e:
             raise UserError(Messages._ksef_message(e)) from None
         private_key = csr.generate_key(key_type)
@@ -158,7 +167,17 @@ class KsefCertificateEnrolment(models.AbstractModel):
         )
         certificate.sudo()._ksef_store_secret(key_pem)
         if status is not None and status.issued:
-            self._ksef_store_issued(session, certificate, status.serial_number)
+            try:
+                with self.env.cr.savepoint():
+                    self._ksef_store_issued(session, certificate, status.serial_number)
+            except (KsefError, KsefRetryLater) as e:
+                # issued, but not retrieved now: it stays Requested with its key, and the
+                # sync job retrieves it
+                _logger.info(
+                    "KSeF certificate %s issued but not retrieved yet (%s)",
+                    status.serial_number,
+                    type(e).__name__,
+                )
         Journal._ksef_close_after_commit(key)
         certificate._ksef_post(
             self.env._(

@@ -108,6 +108,11 @@ class KsefMessages(models.AbstractModel):
                 "KSeF no longer accepts the session of this token (expired or ended). Try "
                 "again; if it keeps failing, run Test connection on the token."
             )
+        if isinstance(exc, KsefBadRequest) and set(exc.codes) & set(
+            self._ksef_certificate_messages()
+        ):
+            messages = self._ksef_certificate_messages()
+            return messages[next(c for c in exc.codes if c in messages)]
         if isinstance(exc, KsefBadRequest) and MISSING_PERMISSIONS in exc.codes:
             return self.env._(
                 "KSeF refused to give the token permissions its author does not hold. Choose "
@@ -237,6 +242,50 @@ class KsefMessages(models.AbstractModel):
             ),
             500: self.env._("KSeF failed with an unknown error. Try again later."),
             550: self.env._("KSeF cancelled the authentication. Try again."),
+        }
+
+    @api.model
+    def _ksef_certificate_messages(self):
+        """A sentence per KSeF answer code of the certificate endpoints."""
+        return {
+            25001: self.env._(
+                "KSeF gives the data for a certificate request only to a login with a "
+                "signature or a certificate, not with a KSeF token. Sign auth.xml instead."
+            ),
+            25002: self.env._(
+                "KSeF accepts a certificate request only from a login with a signature or a "
+                "certificate, not with a KSeF token. Sign auth.xml instead."
+            ),
+            25003: self.env._(
+                "KSeF refused the certificate request: its subject differs from the data of "
+                "the person or company who signed in. Start the request again."
+            ),
+            25004: self.env._(
+                "KSeF refused the certificate request: the request (CSR) is damaged or its "
+                "signature is wrong. Start the request again."
+            ),
+            25006: self.env._(
+                "KSeF refused the certificate request: the signer has used up its certificate "
+                "requests."
+            ),
+            25007: self.env._(
+                "KSeF refused the certificate request: the signer already has as many active "
+                "certificates as KSeF allows. Revoke one that is no longer used first."
+            ),
+            25008: self.env._(
+                "KSeF does not know this certificate for the signed-in identity, so it cannot "
+                "be revoked from here."
+            ),
+            25009: self.env._(
+                "KSeF says this certificate is already revoked, blocked or no longer valid."
+            ),
+            25010: self.env._(
+                "KSeF refused the certificate request: the key must be EC P-256 or RSA 2048."
+            ),
+            25011: self.env._(
+                "KSeF refused the certificate request: the request's signature algorithm is not "
+                "one KSeF accepts."
+            ),
         }
 
     @api.model

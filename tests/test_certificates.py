@@ -2,6 +2,7 @@
 types, company and operator; limits; lost answers; sync; revocation; the private key."""
 
 import base64
+from unittest.mock import patch
 
 from cryptography.hazmat.primitives import serialization
 
@@ -301,8 +302,9 @@ class TestCertificateKeyDownload(KsefSimCase):
             )
 
 
-@tagged("post_install", "-at_install")
-class TestCertificateFollowUp(KsefSimCase):
+class CertificateRequestCase(KsefSimCase):
+    """Requests signed outside Odoo by Firma A's seal (no tests of its own)."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
@@ -317,11 +319,17 @@ class TestCertificateFollowUp(KsefSimCase):
         wizard.action_check_limits()
         return self.env["ksef.certificate"].browse(wizard.action_request()["res_id"])
 
+
+@tagged("post_install", "-at_install")
+class TestCertificateFollowUp(CertificateRequestCase):
     def test_a_request_ksef_finishes_later_is_retrieved_by_the_sync_job(self):
         delay = self.sim.config.enrollment_delay
         self.addCleanup(setattr, self.sim.config, "enrollment_delay", delay)
         self.sim.config.enrollment_delay = 3600
-        certificate = self.request()
+        from ..models import ksef_certificate_enrolment
+
+        with patch.object(ksef_certificate_enrolment, "ISSUE_WAIT", 1.0):  # do not wait 30 s
+            certificate = self.request()
         self.assertEqual(certificate.state, "requested")
         self.assertTrue(certificate.has_secret, "the key is kept while KSeF works")
         self.generate_signed_outside(token_type="A", description="Admin token")
@@ -344,3 +352,104 @@ class TestCertificateFollowUp(KsefSimCase):
         )
         self.assertEqual(len(warning), 1)
         self.assertIn("2 more certificates", warning.note)
+
+
+@tagged("post_install", "-at_install")
+class TestCertificateOrphans(CertificateRequestCase):
+    def test_retrieve_fails_then_the_sync_job_stores_it(self):
+        self.sim.faults.add("/certificates/retrieve", method="POST", kind="error5xx", times=None)
+        certificate = self.request()
+        self.assertEqual(certificate.state, "requested", "issued, not retrieved yet")
+        self.assertTrue(certificate.has_secret)
+        self.assertEqual(len(self.sim.certificates), 1)
+        self.sim.faults.clear()
+        self.generate_signed_outside(token_type="A", description="Admin token")
+        self.env.cr.postcommit.run()
+        self.env["ksef.token.sync"]._cron_ksef_sync()
+        self.assertEqual(certificate.state, "active")
+        self.assertEqual(
+            certificate.serial_number, self.sim.certificates[0]["certificateSerialNumber"]
+        )
+
+    def test_odoo_fails_after_ksef_issued_then_the_recovery_stores_it(self):
+        Certificate = type(self.env["ksef.certificate"])
+
+        def broken(*_args, **_kwargs):
+            raise RuntimeError("database went away")
+
+        with (
+            patch.object(Certificate, "_ksef_store_secret", broken),
+            self.assertRaises(RuntimeError),
+            self.env.cr.savepoint(),  # the request's transaction is rolled back
+        ):
+            self.request()
+        self.env.invalidate_all()
+        self.assertFalse(self.env["ksef.certificate"].search([]), "the transaction failed")
+        self.assertEqual(len(self.sim.certificates), 1, "KSeF issued it")
+        rows = self.journal_rows()
+        self.assertEqual([r[1] for r in rows], ["created"])
+        self.assertTrue(rows[0][3], "the journal kept the key")
+        self.generate_signed_outside(token_type="A", description="Admin token")
+        self.env.cr.postcommit.run()
+        results = self.env["ksef.pending.generation"]._ksef_recover(min_age=None)
+        self.assertIn("done", results.values())
+        stored = self.env["ksef.certificate"].search([])
+        self.assertEqual(stored.state, "active")
+        self.assertTrue(stored.has_secret)
+
+
+@tagged("post_install", "-at_install")
+class TestCertificateRefusals(CertificateRequestCase):
+    """Each refusal of the certificate request is one translated sentence, and nothing is
+    stored (the journal row is closed, its key discarded)."""
+
+    def refused(self, build_csr, fragment):
+        with patch.object(csr, "build_csr", build_csr), self.assertRaisesRegex(UserError, fragment):
+            self.request()
+        self.assertFalse(self.env["ksef.certificate"].search([]))
+        self.assertEqual(self.sim.certificates, [])
+        self.assertEqual([r[1] for r in self.journal_rows()], ["failed"])
+        self.assertFalse(self.journal_rows()[0][3], "no key is kept for a refused request")
+
+    def test_damaged_request(self):
+        self.refused(lambda key, data: b"not a CSR", "damaged")
+
+    def test_subject_differs(self):
+        original = csr.build_csr
+
+        def other_subject(key, data):
+            return original(key, EnrollmentData(common_name="Someone else", country_name="PL"))
+
+        self.refused(other_subject, "subject differs")
+
+    def test_key_ksef_does_not_accept(self):
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        original = csr.build_csr
+
+        def p384(_key, data):
+            # build_csr refuses keys KSeF would refuse: sign a P-384 request by hand
+            from cryptography import x509
+            from cryptography.hazmat.primitives import hashes, serialization
+
+            key = ec.generate_private_key(ec.SECP384R1())
+            name = x509.load_der_x509_csr(original(csr.generate_key("ec"), data)).subject
+            request = (
+                x509.CertificateSigningRequestBuilder()
+                .subject_name(name)
+                .sign(key, hashes.SHA256())
+            )
+            return request.public_bytes(serialization.Encoding.DER)
+
+        self.refused(p384, "EC P-256 or RSA 2048")
+
+    def test_token_session_cannot_request(self):
+        token, _text = self.import_token()
+        with self.env["ksef.session.service"]._ksef_own_session(token) as session:
+            with self.assertRaisesRegex(UserError, "not with a KSeF token"):
+                self.env["ksef.certificate.enrolment"].with_user(self.admin_a)._ksef_enrol(
+                    session,
+                    {"company_id": self.company_a.id, "environment": "test"},
+                    "Authentication",
+                    "Odoo faktury",
+                )

@@ -130,18 +130,7 @@ class KsefCertificateRequest(models.TransientModel):
             self.environment, access_token
         )
         with session:
-            certificate = self.env["ksef.certificate.enrolment"]._ksef_enrol(
-                session,
-                {
-                    "company_id": self.company_id.id,
-                    "scope": self.scope,
-                    "operator_id": self.user_id.id if self.scope == "user" else False,
-                    "environment": self.environment,
-                },
-                self.certificate_type,
-                self.description,
-                self.key_type,
-            )
+            certificate = self._ksef_enrol(session)
             try:
                 session.client.revoke_current_session(session.access_token)
             except KsefError:
@@ -153,6 +142,23 @@ class KsefCertificateRequest(models.TransientModel):
             "view_mode": "form",
             "target": "current",
         }
+
+    def _ksef_enrol(self, session):
+        try:
+            return self.env["ksef.certificate.enrolment"]._ksef_enrol(
+                session,
+                {
+                    "company_id": self.company_id.id,
+                    "scope": self.scope,
+                    "operator_id": self.user_id.id if self.scope == "user" else False,
+                    "environment": self.environment,
+                },
+                self.certificate_type,
+                self.description,
+                self.key_type,
+            )
+        except (KsefError, KsefRetryLater) as e:
+            raise UserError(self.env["ksef.messages"]._ksef_message(e)) from None
 
     # ------------------------------------------------------------------
     # CHECKS AND LOGIN
