@@ -430,7 +430,7 @@ class TestCertificateRefusals(CertificateRequestCase):
         def p384(_key, data):
             # build_csr refuses keys KSeF would refuse: sign a P-384 request by hand
             from cryptography import x509
-            from cryptography.hazmat.primitives import hashes, serialization
+            from cryptography.hazmat.primitives import hashes
 
             key = ec.generate_private_key(ec.SECP384R1())
             name = x509.load_der_x509_csr(original(csr.generate_key("ec"), data)).subject
