@@ -11,6 +11,8 @@ from . import ksef_token
 from . import res_config_settings
 from . import ksef_pending_generation
 from . import ksef_session
+from . import ksef_credential_choice
+from . import ksef_credential_refusal
 from . import ksef_session_service
 from . import ksef_token_sync
 from . import ksef_token_revocation

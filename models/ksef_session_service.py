@@ -65,7 +65,6 @@ from .ksef_certificate import CertificateCredential
 from .ksef_connection import make_client
 from .ksef_exceptions import KsefNoUsableToken, KsefRetryLater, KsefSecretUnreadable
 from .ksef_ip_policy import policy_key
-from .ksef_token import KSEF_SOURCED_CONTEXT
 
 _logger = logging.getLogger(__name__)
 
@@ -155,8 +154,12 @@ class KsefSessionService(models.AbstractModel):
             raise ValueError(f"unknown KSeF scope {scope!r}")
         company.ensure_one()
         user = (user or self.env.user).sudo(False)
-        candidates = self._ksef_ordered_candidates(company, user, exclude_tokens)
-        problems_of = self._ksef_problems_function(company, scope, user)
+        candidates = self.env["ksef.credential.choice"]._ksef_ordered_candidates(
+            company, user, exclude_tokens
+        )
+        problems_of = self.env["ksef.credential.choice"]._ksef_problems_function(
+            company, scope, user
+        )
         session, problems = self._ksef_first_session(candidates, problems_of, scope=scope)
         if session:
             return session
@@ -164,7 +167,9 @@ class KsefSessionService(models.AbstractModel):
             token: [p.args[0]] if isinstance(p, KsefSecretUnreadable) else p
             for token, p in problems.items()
         }
-        raise self._ksef_no_usable_token(company, scope, user, problems)
+        raise self.env["ksef.credential.choice"]._ksef_no_usable_token(
+            company, scope, user, problems
+        )
 
     @api.model
     @python_only
@@ -198,7 +203,9 @@ class KsefSessionService(models.AbstractModel):
                     if e.reason_code != "missing-permissions":
                         raise
                     if session.token._name == "ksef.token":
-                        self._ksef_mark_missing_permissions(session.token, e)
+                        self.env["ksef.credential.refusal"]._ksef_mark_missing_permissions(
+                            session.token, e
+                        )
                 except (KsefRateLimited, KsefTransportError, KsefServerError) as e:
                     raise self.env["ksef.messages"]._ksef_retry_later(e) from None
             refused.append(session.token)
@@ -221,7 +228,7 @@ class KsefSessionService(models.AbstractModel):
                 ("state", "!=", "unverified"),
             ]
         )
-        tokens = self._ksef_least_privileged(tokens)
+        tokens = self.env["ksef.credential.choice"]._ksef_least_privileged(tokens)
         access = self.env["ksef.access"]
 
         def problems_of(token):
@@ -246,7 +253,7 @@ class KsefSessionService(models.AbstractModel):
             return self._ksef_session_for(token)
         except KsefAuthFailed as e:
             if e.token_unusable:
-                self._ksef_mark_unusable(token, e)
+                self.env["ksef.credential.refusal"]._ksef_mark_unusable(token, e)
                 raise
             raise self.env["ksef.messages"]._ksef_retry_later(e) from None
 
@@ -291,7 +298,7 @@ class KsefSessionService(models.AbstractModel):
             return self._ksef_session_for(CertificateCredential(cert_sudo, company))
         except KsefAuthFailed as e:
             if e.token_unusable or e.status_code == 460:
-                self._ksef_mark_certificate_refused(cert_sudo, e)
+                self.env["ksef.credential.refusal"]._ksef_mark_certificate_refused(cert_sudo, e)
                 raise
             raise self.env["ksef.messages"]._ksef_retry_later(e) from None
 
@@ -343,119 +350,8 @@ class KsefSessionService(models.AbstractModel):
         )
 
     # ------------------------------------------------------------------
-    # CHOICE
+    # FIRST USABLE CANDIDATE (the candidates and their order: ksef.credential.choice)
     # ------------------------------------------------------------------
-
-    @api.model
-    def _ksef_least_privileged(self, tokens):
-        """``tokens`` with the fewest KSeF permissions first (a P token before an A token)."""
-        return tokens.sorted(lambda t: (len(t.permission_ids), t.id))
-
-    @api.model
-    def _ksef_candidates(self, company, user):
-        """Candidate tokens in order of preference: the user's own operator tokens for the
-        company (or branch), then the branch's, then the company's (up the parents). Within
-        each level the least privileged first. Tokens not yet verified with KSeF are never
-        candidates."""
-        chain = company._ksef_chain()
-        tokens = (
-            self.env["ksef.token"]
-            .sudo()
-            .search_fetch(
-                [("company_id", "in", chain.ids), ("state", "!=", "unverified")],
-                [
-                    "company_id",
-                    "scope",
-                    "operator_id",
-                    "state",
-                    "active",
-                    "expiry_date",
-                    "environment",
-                ],
-                order="id",
-            )
-        )
-
-        def by_level(records):
-            ordered = self._ksef_least_privileged(records)
-            return ordered.sorted(lambda t: chain.ids.index(t.company_id.id))
-
-        own = by_level(tokens.filtered(lambda t: t.scope == "user" and t.operator_id == user))
-        branch = self._ksef_least_privileged(
-            tokens.filtered(lambda t: t.scope == "branch" and t.company_id == company)
-        )
-        rest = by_level(tokens.filtered(lambda t: t.scope in ("branch", "company")) - branch)
-        return (own | branch | rest).sudo(False).with_env(self.env)
-
-    @api.model
-    def _ksef_ordered_candidates(self, company, user, exclude=None):
-        """Every credential that may sign in for ``user`` acting for ``company``, in the
-        company's sign-in order: tokens (:meth:`_ksef_candidates`) and KSeF certificates
-        (:meth:`_ksef_certificate_candidates`)."""
-        excluded = set(exclude or ())
-        tokens = [t for t in self._ksef_candidates(company, user) if t not in excluded]
-        certificates = [
-            c
-            for c in self._ksef_certificate_candidates(company, user)
-            if c.certificate not in excluded
-        ]
-        order = company._ksef_auth_order()
-        if order == "certificates_only":
-            return certificates
-        if order == "certificates_first":
-            return certificates + tokens
-        return tokens + certificates
-
-    @api.model
-    def _ksef_problems_function(self, company, scope, user):
-        """``problems_of(credential)``: what ``ksef.access`` says before signing in."""
-        access = self.env["ksef.access"]
-
-        def problems_of(credential):
-            if isinstance(credential, CertificateCredential):
-                return access._ksef_certificate_problems(
-                    credential.certificate, scope, user=user, company=company
-                )
-            return access._ksef_token_problems(credential, scope, user=user, company=company)
-
-        return problems_of
-
-    @api.model
-    def _ksef_plan(self, company, scope, user=None):
-        """Which credential the next :meth:`get_client` for ``scope`` would try first, without
-        signing in (the "Prepare for the token cut-off" view): the record, or an empty one."""
-        user = (user or self.env.user).sudo(False)
-        problems_of = self._ksef_problems_function(company, scope, user)
-        for credential in self._ksef_ordered_candidates(company, user):
-            if not problems_of(credential):
-                return self._ksef_record_of(credential)
-        return self.env["ksef.token"]
-
-    @api.model
-    def _ksef_certificate_candidates(self, company, user):
-        """The KSeF Authentication certificates that may sign in to ``company``'s context:
-        the user's own operator certificates, then the company's (up the parents), the
-        newest first; each as a :class:`CertificateCredential` of ``company``."""
-        if not company.sudo().ksef_nip:
-            return []  # no KSeF context for a certificate to sign in to
-        chain = company._ksef_chain()
-        certificates = (
-            self.env["ksef.certificate"]
-            .sudo()
-            .search(
-                [
-                    ("company_id", "in", chain.ids),
-                    ("certificate_type", "=", "Authentication"),
-                    ("state", "!=", "failed"),
-                    ("environment", "=", chain[-1:].ksef_environment or "test"),
-                ],
-                order="valid_to desc, id desc",
-            )
-        )
-        own = certificates.filtered(lambda c: c.scope == "user" and c.operator_id == user)
-        rest = certificates.filtered(lambda c: c.scope == "company")
-        rest = rest.sorted(lambda c: chain.ids.index(c.company_id.id))
-        return [CertificateCredential(c, company) for c in own | rest]
 
     @api.model
     def _ksef_first_session(self, candidates, problems_of, scope=None):
@@ -466,14 +362,14 @@ class KsefSessionService(models.AbstractModel):
         for token in candidates:
             token_problems = problems_of(token)
             if token_problems:
-                problems[self._ksef_record_of(token)] = token_problems
+                problems[self.env["ksef.credential.choice"]._ksef_record_of(token)] = token_problems
                 continue
             try:
                 session = self._ksef_session_for(token)
                 missing = self._ksef_missing_grants(session, scope)
                 if missing:
                     session.close()
-                    problems[self._ksef_record_of(token)] = [missing]
+                    problems[self.env["ksef.credential.choice"]._ksef_record_of(token)] = [missing]
                     continue
                 return session, problems
             except KsefSecretUnreadable as e:
@@ -493,19 +389,17 @@ class KsefSessionService(models.AbstractModel):
                     if e.status_code != 460 and not e.token_unusable:
                         raise self.env["ksef.messages"]._ksef_retry_later(e) from None
                     problems[token.certificate] = [
-                        self._ksef_mark_certificate_refused(token.certificate, e)
+                        self.env["ksef.credential.refusal"]._ksef_mark_certificate_refused(
+                            token.certificate, e
+                        )
                     ]
                     continue
                 if not e.token_unusable:
                     raise self.env["ksef.messages"]._ksef_retry_later(e) from None
-                problems[token] = [self._ksef_mark_unusable(token, e)]
+                problems[token] = [
+                    self.env["ksef.credential.refusal"]._ksef_mark_unusable(token, e)
+                ]
         return None, problems
-
-    @api.model
-    def _ksef_record_of(self, credential):
-        return (
-            credential.certificate if isinstance(credential, CertificateCredential) else credential
-        )
 
     @api.model
     def _ksef_missing_grants(self, session, scope):
@@ -521,53 +415,6 @@ class KsefSessionService(models.AbstractModel):
             "context (it holds: %(held)s). Grant it in KSeF.",
             permissions=" / ".join(missing),
             held=", ".join(session.granted) or "-",
-        )
-
-    @api.model
-    def _ksef_no_usable_token(self, company, scope, user, problems):
-        label = self.env["ksef.access"]._ksef_operation_label(scope)
-        chain = company | company.sudo().parent_ids
-        unverified = (
-            self.env["ksef.token"]
-            .sudo()
-            .search_count([("company_id", "in", chain.ids), ("state", "=", "unverified")])
-        )
-        if not problems and unverified:
-            return KsefNoUsableToken(
-                self.env._(
-                    "%(user)s cannot %(operation)s for %(company)s yet: its KSeF tokens are "
-                    "not verified with KSeF yet (KSeF could not be reached when they were "
-                    "imported). The next sync verifies them; run Sync with KSeF from the token "
-                    "list to do it now.",
-                    user=user.name,
-                    operation=label,
-                    company=company.name,
-                )
-            )
-        if not problems:
-            return KsefNoUsableToken(
-                self.env._(
-                    "%(user)s cannot %(operation)s for %(company)s: no KSeF token of this "
-                    "company is registered in Odoo.",
-                    user=user.name,
-                    operation=label,
-                    company=company.name,
-                )
-            )
-        lines = []
-        for token, token_problems in problems.items():
-            lines.append(f"{token.sudo().display_name}:")
-            lines.extend(f"  - {p}" for p in token_problems)
-        return KsefNoUsableToken(
-            self.env._(
-                "%(user)s cannot %(operation)s for %(company)s: no KSeF token may be used.\n"
-                "%(problems)s",
-                user=user.name,
-                operation=label,
-                company=company.name,
-                problems="\n".join(lines),
-            ),
-            {token.id: token_problems for token, token_problems in problems.items()},
         )
 
     # ------------------------------------------------------------------
@@ -650,85 +497,6 @@ class KsefSessionService(models.AbstractModel):
                 )
                 self._ksef_sleep(delay)
                 delay *= 2
-
-    @api.model
-    def _ksef_mark_unusable(self, token, error):
-        """The one place that marks a credential KSeF refused: mark it, tell its company's
-        responsible; return the translated reason (for the refusal message). An imported
-        token not verified yet is refused as an import instead (its secret is wiped)."""
-        token_sudo = token.sudo()
-        Messages = self.env["ksef.messages"]
-        description = "; ".join(
-            str(text).strip()
-            for text in (getattr(error, "description", None), *error.details)
-            if text and str(text).strip()
-        )
-        _logger.warning(
-            "KSeF token %s refused at authentication status %s: %s",
-            token_sudo.reference_number,
-            getattr(error, "status_code", "?"),
-            description or "-",
-        )
-        # stored and sent in the language of whoever reads it later (the company's KSeF
-        # responsible); returned in the current user's language
-        stored = Messages.with_context(lang=token_sudo.company_id._ksef_lang())._ksef_message(error)
-        if token_sudo.state == "unverified":
-            token_sudo._ksef_refuse_unverified(stored)
-            return Messages._ksef_message(error)
-        revoked = "unieważn" in description.lower() or "revoked" in description.lower()
-        token_sudo.write({"state": "revoked" if revoked else "failed", "status_details": stored})
-        self._ksef_notify_admins(token_sudo, stored)
-        return Messages._ksef_message(error)
-
-    @api.model
-    def _ksef_mark_certificate_refused(self, certificate, error):
-        """KSeF refused a stored certificate at sign-in (460: revoked, expired, blocked):
-        mark it and tell the company's responsible; return the reason."""
-        cert_sudo = certificate.sudo()
-        Messages = self.env["ksef.messages"]
-        stored = Messages.with_context(lang=cert_sudo.company_id._ksef_lang())._ksef_message(error)
-        cert_sudo.write({"state": "revoked", "status_details": stored})
-        cert_sudo._ksef_post(stored)
-        _logger.warning(
-            "KSeF certificate %s refused at sign-in (status %s)",
-            cert_sudo.serial_number,
-            getattr(error, "status_code", "?"),
-        )
-        return Messages._ksef_message(error)
-
-    @api.model
-    def _ksef_mark_missing_permissions(self, token, error):
-        """KSeF answered 403 missing-permissions: the token lacks what Odoo believed it had.
-        Its permissions are corrected to what KSeF says are present; admins are told."""
-        token_sudo = token.sudo()
-        present = (error.security or {}).get("presentPermissions")
-        required = error.missing_permissions
-        if present is not None:
-            permissions = self.env["ksef.permission"]._by_names(present)
-        else:
-            permissions = token_sudo.permission_ids.filtered(lambda p: p.name not in required)
-
-        def reason(env):
-            return env._(
-                "KSeF refused a request needing %(required)s: the token only has %(present)s.",
-                required=" / ".join(required) or "?",
-                present=", ".join(permissions.mapped("name")) or "-",
-            )
-
-        stored = reason(token_sudo.company_id._ksef_in_lang(token_sudo).env)
-        token_sudo.with_context(**{KSEF_SOURCED_CONTEXT: True}).write(
-            {"permission_ids": [(6, 0, permissions.ids)], "status_details": stored}
-        )
-        self._ksef_notify_admins(token_sudo, stored)
-        return reason(self.env)
-
-    @api.model
-    def _ksef_notify_admins(self, token_sudo, reason):
-        """Post ``reason`` on the token and give the company's KSeF responsible one warning
-        activity (in their language), so that a refused token never silently stops the
-        business; the health job closes it once the token works again or is archived."""
-        token_sudo._ksef_post(reason)
-        self.env["ksef.health"]._ksef_warn_refused(token_sudo, reason)
 
 
 __all__ = [

@@ -69,16 +69,16 @@ class TestHealth(KsefSimCase):
         token, _s = self.import_token(
             token=self.sim.create_token(CTX_A, NIP_A, ["InvoiceRead"]), token_type="P"
         )
-        Service = self.env["ksef.session.service"]
+        Refusal = self.env["ksef.credential.refusal"]
         # a permission KSeF says is missing: the token still works, one warning says why
-        Service._ksef_notify_admins(token.sudo(), "KSeF said 403.")
-        Service._ksef_notify_admins(token.sudo(), "KSeF said 403.")
+        Refusal._ksef_notify_admins(token.sudo(), "KSeF said 403.")
+        Refusal._ksef_notify_admins(token.sudo(), "KSeF said 403.")
         self.assertEqual(len(self.warnings(token, "token_refused")), 1)
         self.assertIn("KSeF said 403.", self.warnings(token).note)
         # refused (450): it stopped working, one warning for one person however often
         token.sudo().state = "failed"
-        Service._ksef_notify_admins(token.sudo(), "KSeF said 450")
-        Service._ksef_notify_admins(token.sudo(), "KSeF said 450")
+        Refusal._ksef_notify_admins(token.sudo(), "KSeF said 450")
+        Refusal._ksef_notify_admins(token.sudo(), "KSeF said 450")
         self.assertEqual(len(self.warnings(token, STOPPED)), 1)
         self.assertEqual(self.warnings(token).user_id, self.admin_a)
         self.health(today=date(2026, 6, 1))

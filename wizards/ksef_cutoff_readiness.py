@@ -66,7 +66,6 @@ class KsefCutoffReadiness(models.TransientModel):
     def _ksef_fill(self):
         """One line per job scope, from what Odoo holds (no KSeF call)."""
         self.ensure_one()
-        service = self.env["ksef.session.service"]
         company = self.company_id
         user = self.job_user_id
         lines = []
@@ -74,7 +73,7 @@ class KsefCutoffReadiness(models.TransientModel):
             certificate = self._ksef_ready_certificate(scope)
             granted = self._ksef_tested_grants(certificate)
             tested = granted is not None and ksef_perms.permissions_allow(scope, granted)
-            plan = service._ksef_plan(company, scope, user)
+            plan = self.env["ksef.credential.choice"]._ksef_plan(company, scope, user)
             lines.append(
                 (
                     0,
@@ -94,7 +93,7 @@ class KsefCutoffReadiness(models.TransientModel):
 
     def _ksef_ready_certificate(self, scope):
         access = self.env["ksef.access"]
-        candidates = self.env["ksef.session.service"]._ksef_certificate_candidates(
+        candidates = self.env["ksef.credential.choice"]._ksef_certificate_candidates(
             self.company_id, self.job_user_id
         )
         for credential in candidates:
