@@ -38,6 +38,24 @@ def start_http_simulator(cls, environments=("test",), **config):
     cls.addClassCleanup(patcher.stop)
 
 
+def start_http_sandbox(cls):
+    """Serve the Sandbox's own simulator (the one ``make_client('sandbox')`` uses in this
+    process) over HTTP for the test class ``cls`` and point the Sandbox environment at it, as
+    a browser and the HTTP client of the other workers would reach it; undone when the class
+    is done. Sets ``cls.sandbox``."""
+    from ..ksef.simulator import sandbox
+
+    cls.sandbox = sandbox.get_sandbox()
+    cls.sandbox_server = SimulatorServer(cls.sandbox)
+    cls.sandbox_server.start()
+    cls.addClassCleanup(cls.sandbox_server.stop)
+    patcher = patch.dict(
+        odoo.tools.config.options, {"ksef_url_sandbox": cls.sandbox_server.base_url}
+    )
+    patcher.start()
+    cls.addClassCleanup(patcher.stop)
+
+
 def start_tour_or_fail(case, *args, **kwargs):
     """``case.start_tour(...)``, but a headless Chromium that could not start or connect (Odoo
     then skips the test, e.g. on a busy machine) is tried once more and then fails: a tour

@@ -11,7 +11,7 @@ from odoo.tests import tagged
 
 from ..ksef import csr, testing_certs
 from ..ksef.models import EnrollmentData
-from .common import NIP_A
+from .common import NIP_A, start_http_sandbox
 from .ksef_sim_case import KsefSimCase
 
 ENROL = "POST /certificates/enrollments"
@@ -453,3 +453,43 @@ class TestCertificateRefusals(CertificateRequestCase):
                     "Authentication",
                     "Odoo faktury",
                 )
+
+
+@tagged("post_install", "-at_install")
+class TestPracticeCertificate(KsefSimCase):
+    """In the Sandbox a certificate can be tried without a signature: Odoo makes a practice
+    seal of the company, as for practice tokens."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        start_http_sandbox(cls)
+
+    def setUp(self):
+        super().setUp()
+        self.sandbox.reset()
+        self.sandbox.config.rate_limits = False
+        self.sandbox.config.auth_delay = 0.0
+
+    def wizard(self, environment):
+        return self.as_user(self.admin_a)["ksef.certificate.request"].create(
+            {
+                "company_id": self.company_a.id,
+                "environment": environment,
+                "auth_method": "sandbox",
+                "description": "Odoo certyfikat cwiczebny",
+            }
+        )
+
+    def test_practice_seal_only_in_the_sandbox(self):
+        with self.assertRaisesRegex(UserError, "only in the Sandbox"):
+            self.wizard("test").action_check_limits()
+
+    def test_practice_certificate_in_the_sandbox(self):
+        wizard = self.wizard("sandbox")
+        wizard.action_check_limits()
+        self.assertIn("Requests left", wizard.limits_text)
+        certificate = self.env["ksef.certificate"].browse(wizard.action_request()["res_id"])
+        self.assertEqual(certificate.state, "active")
+        self.assertEqual(certificate.environment, "sandbox")
+        self.assertTrue(certificate.has_secret)

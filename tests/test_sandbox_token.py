@@ -2,16 +2,12 @@
 and verifies. The Sandbox simulator (the one ``make_client('sandbox')`` uses) is served over
 real HTTP here, as Odoo's tests refuse the in-process pseudo-host."""
 
-from unittest.mock import patch
-
-import odoo
 from odoo.exceptions import AccessError, UserError
 from odoo.tests import tagged
 
 from ..ksef import tokens as ksef_tokens
 from ..ksef.identifiers import ContextIdentifier
-from ..ksef.simulator import SimulatorServer, sandbox
-from .common import BRANCH_A1, NIP_A, KsefCase
+from .common import BRANCH_A1, NIP_A, KsefCase, start_http_sandbox
 
 
 @tagged("post_install", "-at_install")
@@ -19,15 +15,7 @@ class TestSandboxPracticeToken(KsefCase):
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
-        cls.sandbox = sandbox.get_sandbox()
-        cls.sandbox_server = SimulatorServer(cls.sandbox)
-        cls.sandbox_server.start()
-        cls.addClassCleanup(cls.sandbox_server.stop)
-        patcher = patch.dict(
-            odoo.tools.config.options, {"ksef_url_sandbox": cls.sandbox_server.base_url}
-        )
-        patcher.start()
-        cls.addClassCleanup(patcher.stop)
+        start_http_sandbox(cls)
 
     def setUp(self):
         super().setUp()

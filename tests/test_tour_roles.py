@@ -26,8 +26,7 @@ import odoo
 from odoo.tests import HttpCase, tagged
 
 from ..ksef.identifiers import ContextIdentifier
-from ..ksef.simulator import SimulatorServer, sandbox
-from .common import GROUP_ADMIN, NIP_B, start_tour_or_fail  # noqa: F401
+from .common import GROUP_ADMIN, NIP_B, start_http_sandbox, start_tour_or_fail  # noqa: F401
 from .ksef_sim_case import CTX_A, KsefSimCase
 
 MODULE = "l10n_pl_ksef_token"
@@ -43,16 +42,8 @@ class TestRoleTours(KsefSimCase, HttpCase):
         super().setUpClass()
         # Read every manifest now, in this thread (see test_tour.py: python/cpython#106905).
         assert odoo.http.root.statics
-        # the Sandbox (practice tokens) served over real HTTP, as in test_sandbox_token.py
-        cls.sandbox = sandbox.get_sandbox()
-        cls.sandbox_server = SimulatorServer(cls.sandbox)
-        cls.sandbox_server.start()
-        cls.addClassCleanup(cls.sandbox_server.stop)
-        patcher = patch.dict(
-            odoo.tools.config.options, {"ksef_url_sandbox": cls.sandbox_server.base_url}
-        )
-        patcher.start()
-        cls.addClassCleanup(patcher.stop)
+        # the Sandbox (practice tokens) served over real HTTP
+        start_http_sandbox(cls)
 
     def setUp(self):
         super().setUp()

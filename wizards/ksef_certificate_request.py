@@ -40,6 +40,10 @@ class KsefCertificateRequest(models.TransientModel):
     )
     scope = fields.Selection(compute="_compute_scope", store=True, readonly=False)
     step = fields.Selection(selection_add=[("confirm", "Confirm")], ondelete={"confirm": "cascade"})
+    auth_method = fields.Selection(
+        selection_add=[("sandbox", "Sandbox: a practice seal Odoo makes (Sandbox only)")],
+        ondelete={"sandbox": "set default"},
+    )
     certificate_type = fields.Selection(CERTIFICATE_TYPES, required=True, default="Authentication")
     key_type = fields.Selection(KEY_TYPES, required=True, default="ec")
     description = fields.Char(
@@ -183,9 +187,30 @@ class KsefCertificateRequest(models.TransientModel):
     def _ksef_login(self):
         context = self._ksef_context(self._ksef_check_input())
         try:
+            if self.auth_method == "sandbox":
+                return self._ksef_signer_session(self._ksef_practice_login(context))
             if self.auth_method == "certificate":
                 return self._ksef_signer_session(self._ksef_certificate_login(context))
             return self._ksef_signer_session(self._ksef_upload_login(context), replayable=False)
         except (KsefError, KsefRetryLater) as e:
             self._ksef_wipe_inputs(refused=True)
             raise UserError(self.env["ksef.messages"]._ksef_message(e)) from None
+
+    def _ksef_practice_login(self, context):
+        """Sandbox only: sign in with a practice seal of the company that Odoo makes, as the
+        Sandbox's practice tokens do, so that the request can be tried without a signature."""
+        if self.environment != "sandbox":
+            raise UserError(
+                self.env._(
+                    "A practice seal works only in the Sandbox environment. In Test, Demo or "
+                    "Production, sign auth.xml or use a certificate stored in Odoo."
+                )
+            )
+        from ..ksef import testing_certs  # test machinery: loaded only for the Sandbox
+
+        key, cert = testing_certs.generate_test_certificate(
+            self.company_id.ksef_nip, kind="seal", organization_name=self.company_id.name
+        )
+        return lambda client: client.authenticate_with_certificate(
+            context, key, cert, poll_interval=0.5
+        )

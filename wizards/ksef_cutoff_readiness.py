@@ -85,7 +85,7 @@ class KsefCutoffReadiness(models.TransientModel):
                         "next_credential": plan.display_name
                         if plan
                         else self.env._("none: the run would fail"),
-                        "next_kind": plan._description if plan else False,
+                        "next_kind": self.env["ir.model"]._get(plan._name).name if plan else False,
                     },
                 )
             )
@@ -110,14 +110,17 @@ class KsefCutoffReadiness(models.TransientModel):
         where = CertificateCredential(certificate, self.company_id)._ksef_session_where()
         from odoo.tools import SQL
 
-        self.env.cr.execute(
-            SQL(
-                "SELECT granted_permissions FROM ksef_session WHERE %s AND last_auth_date IS NOT "
-                "NULL",
-                where,
+        # a cursor of its own: the session row is committed by the factory's renewal cursor,
+        # after this transaction's snapshot (a test sign-in in the same request)
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                SQL(
+                    "SELECT granted_permissions FROM ksef_session WHERE %s AND last_auth_date "
+                    "IS NOT NULL",
+                    where,
+                )
             )
-        )
-        row = self.env.cr.fetchone()
+            row = cr.fetchone()
         if not row or row[0] is None:
             return None
         return tuple(p for p in row[0].split(",") if p)
