@@ -134,6 +134,30 @@ class KsefAccess(models.AbstractModel):
     # ------------------------------------------------------------------
 
     @api.model
+    def _ksef_user_problems(self, user, operation, companies):
+        """Why ``user`` (in sudo) may not do ``operation`` in ``companies``: the Odoo group
+        of its A/W/P scope, and access to each company."""
+        problems = []
+        if not user.has_group(OPERATION_GROUPS[operation]):
+            problems.append(
+                self.env._(
+                    "%(user)s is not in the group %(group)s.",
+                    user=user.name,
+                    group=self.env.ref(OPERATION_GROUPS[operation]).full_name,
+                )
+            )
+        for needed in companies:
+            if needed not in user.company_ids:
+                problems.append(
+                    self.env._(
+                        "%(user)s has no access to the company %(company)s.",
+                        user=user.name,
+                        company=needed.name,
+                    )
+                )
+        return problems
+
+    @api.model
     def _ksef_token_problems(self, token, operation, user=None, company=None):
         """Translated reasons why ``user`` may not use ``token`` for ``operation``
         (``'fetch'``, ``'send'`` or ``'administer'``) on behalf of ``company``; empty when
@@ -144,24 +168,9 @@ class KsefAccess(models.AbstractModel):
         # read in sudo: what the user may do is the question here, not what they may read
         user = (user or self.env.user).sudo()
         token = token.sudo()
-        problems = []
-        if not user.has_group(OPERATION_GROUPS[operation]):
-            problems.append(
-                self.env._(
-                    "%(user)s is not in the group %(group)s.",
-                    user=user.name,
-                    group=self.env.ref(OPERATION_GROUPS[operation]).full_name,
-                )
-            )
-        for needed in token.company_id | (company or token.company_id):
-            if needed not in user.company_ids:
-                problems.append(
-                    self.env._(
-                        "%(user)s has no access to the company %(company)s.",
-                        user=user.name,
-                        company=needed.name,
-                    )
-                )
+        problems = self._ksef_user_problems(
+            user, operation, token.company_id | (company or token.company_id)
+        )
         acting_companies = company or user.company_ids
         if user not in token.user_ids and not token.assigned_company_ids & acting_companies:
             problems.append(
@@ -229,24 +238,9 @@ class KsefAccess(models.AbstractModel):
         in the context is KSeF's answer, checked after signing in); empty when allowed."""
         user = (user or self.env.user).sudo()
         certificate = certificate.sudo()
-        problems = []
-        if not user.has_group(OPERATION_GROUPS[operation]):
-            problems.append(
-                self.env._(
-                    "%(user)s is not in the group %(group)s.",
-                    user=user.name,
-                    group=self.env.ref(OPERATION_GROUPS[operation]).full_name,
-                )
-            )
-        for needed in certificate.company_id | (company or certificate.company_id):
-            if needed not in user.company_ids:
-                problems.append(
-                    self.env._(
-                        "%(user)s has no access to the company %(company)s.",
-                        user=user.name,
-                        company=needed.name,
-                    )
-                )
+        problems = self._ksef_user_problems(
+            user, operation, certificate.company_id | (company or certificate.company_id)
+        )
         if certificate.scope == "user" and certificate.operator_id != user:
             problems.append(
                 self.env._(

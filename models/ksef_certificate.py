@@ -253,11 +253,6 @@ class KsefCertificate(models.Model):
     def _ksef_aad(self):
         return f"ksef.certificate:{self.environment}:{self.enrollment_reference or self.id}"
 
-    def _ksef_check_environment_allowed(self, environment=None):
-        return self.env["ksef.token"]._ksef_check_environment_allowed(
-            environment or (set(self.mapped("environment")) or {None}).pop()
-        )
-
     def _ksef_private_key(self):
         """The private key (a ``cryptography`` key object), for the service code. Sudo only."""
         from ..ksef import crypto

@@ -8,7 +8,7 @@ exports, searches, group-bys, tracking and RPC therefore cannot reach it, whoeve
 ``has_secret`` is computed from the column itself, so it cannot disagree with it.
 
 A model using the mixin defines ``_ksef_aad()`` (the associated data binding a ciphertext to
-its record) and ``_ksef_check_environment_allowed()``.
+its record) and an ``environment`` field: a neutralized copy refuses production secrets.
 """
 
 import logging
@@ -69,6 +69,18 @@ class KsefSecretMixin(models.AbstractModel):
             query = SQL("%s AND id IN %s", query, tuple(ids))
         self.env.cr.execute(query)
         return [row[0] for row in self.env.cr.fetchall()]
+
+    def _ksef_check_environment_allowed(self, environment=None):
+        """A neutralized database (a copy) never handles production secrets."""
+        environments = {environment} if environment else set(self.mapped("environment"))
+        neutralized = self.env["ir.config_parameter"].sudo().get_param("database.is_neutralized")
+        if neutralized and "prod" in environments:
+            raise UserError(
+                self.env._(
+                    "This database is a neutralized copy: production KSeF tokens and "
+                    "certificates cannot be used or stored here."
+                )
+            )
 
     def _ksef_require_sudo(self):
         if not self.env.su:

@@ -321,18 +321,6 @@ class KsefToken(models.Model):
     def _ksef_aad(self):
         return f"ksef.token:{self.environment}:{self.reference_number}"
 
-    def _ksef_check_environment_allowed(self, environment=None):
-        """A neutralized database (a copy) never handles production tokens."""
-        environments = {environment} if environment else set(self.mapped("environment"))
-        neutralized = self.env["ir.config_parameter"].sudo().get_param("database.is_neutralized")
-        if neutralized and "prod" in environments:
-            raise UserError(
-                self.env._(
-                    "This database is a neutralized copy: production KSeF tokens cannot be used "
-                    "or stored here."
-                )
-            )
-
     # ------------------------------------------------------------------
     # AS A CREDENTIAL OF THE SESSION FACTORY
     # ------------------------------------------------------------------

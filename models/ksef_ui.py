@@ -38,3 +38,15 @@ def check_description_text(env, values, field_name):
                 "and punctuation only."
             )
         )
+
+
+def dialog_action(record, name, target="new"):
+    """The window action that shows ``record`` (a wizard row) in its form, as a dialog."""
+    return {
+        "type": "ir.actions.act_window",
+        "name": name,
+        "res_model": record._name,
+        "res_id": record.id,
+        "view_mode": "form",
+        "target": target,
+    }

@@ -11,7 +11,7 @@ import base64
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
-from ..models.ksef_ui import ksef_identity_checked
+from ..models.ksef_ui import dialog_action, ksef_identity_checked
 
 
 class KsefCertificateExport(models.TransientModel):
@@ -30,14 +30,7 @@ class KsefCertificateExport(models.TransientModel):
     def action_open(self, certificate):
         self.env["ksef.access"]._ksef_check_admin(certificate.company_id)
         wizard = self.create({"certificate_id": certificate.id})
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Download the Private Key"),
-            "res_model": self._name,
-            "res_id": wizard.id,
-            "view_mode": "form",
-            "target": "new",
-        }
+        return dialog_action(wizard, self.env._("Download the Private Key"))
 
     def action_export(self):
         self.ensure_one()
@@ -57,11 +50,4 @@ class KsefCertificateExport(models.TransientModel):
                 "done": True,
             }
         )
-        return {
-            "type": "ir.actions.act_window",
-            "name": self.env._("Download the Private Key"),
-            "res_model": self._name,
-            "res_id": self.id,
-            "view_mode": "form",
-            "target": "new",
-        }
+        return dialog_action(self, self.env._("Download the Private Key"))

@@ -1,6 +1,7 @@
 from odoo import api, fields, models
 
 from ..models.ksef_certificate import REVOCATION_REASONS
+from ..models.ksef_ui import dialog_action
 
 
 class KsefCertificateRevoke(models.TransientModel):
@@ -21,14 +22,7 @@ class KsefCertificateRevoke(models.TransientModel):
         return wizard._reopen(self.env._("Revoke KSeF Certificates"))
 
     def _reopen(self, name):
-        return {
-            "type": "ir.actions.act_window",
-            "name": name,
-            "res_model": self._name,
-            "res_id": self.id,
-            "view_mode": "form",
-            "target": "new",
-        }
+        return dialog_action(self, name)
 
     def action_revoke(self):
         self.ensure_one()

@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from ..models.ksef_ui import dialog_action
+
 
 class KsefTokenRevoke(models.TransientModel):
     """Confirm, then revoke the selected tokens in KSeF; failures are reported per token."""
@@ -17,14 +19,7 @@ class KsefTokenRevoke(models.TransientModel):
         return wizard._reopen(self.env._("Revoke KSeF Tokens"))
 
     def _reopen(self, name):
-        return {
-            "type": "ir.actions.act_window",
-            "name": name,
-            "res_model": self._name,
-            "res_id": self.id,
-            "view_mode": "form",
-            "target": "new",
-        }
+        return dialog_action(self, name)
 
     def action_revoke(self):
         self.ensure_one()

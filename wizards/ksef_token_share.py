@@ -1,6 +1,8 @@
 from odoo import api, fields, models
 from odoo.exceptions import UserError
 
+from ..models.ksef_ui import dialog_action
+
 
 class KsefTokenShare(models.TransientModel):
     """Assign the selected tokens to users, branches or companies of the same NIP (or take
@@ -32,14 +34,7 @@ class KsefTokenShare(models.TransientModel):
         return wizard._reopen(self.env._("Share KSeF Tokens"))
 
     def _reopen(self, name):
-        return {
-            "type": "ir.actions.act_window",
-            "name": name,
-            "res_model": self._name,
-            "res_id": self.id,
-            "view_mode": "form",
-            "target": "new",
-        }
+        return dialog_action(self, name)
 
     def action_apply(self):
         self.ensure_one()
